@@ -1,0 +1,41 @@
+/**
+ * The single-table layout (DESIGN §3), as plain data so that the CDK stack (lib/lead-store.ts), the local runtime
+ * (lib/local) and the adapters share one definition. No AWS imports here.
+ *
+ * | item           | pk               | sk                     | notes                                   |
+ * |----------------|------------------|------------------------|-----------------------------------------|
+ * | lead           | LEAD#<leadId>    | LEAD                   | gsi1 by stage, gsi2 review index        |
+ * | event          | LEAD#<leadId>    | EVENT#<eventId>        | put once per eventId; `appliedAt` when scored |
+ * | stage history  | LEAD#<leadId>    | STAGE#<at>#<to>        | put once per transition                 |
+ * | identity       | EMAIL#<email>    | IDENTITY               | created with the lead in one transaction |
+ * | suppression    | SUPPRESS#<sha256(email)> | SUPPRESSION    | survives erasure                        |
+ */
+export const TABLE = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  ttlAttribute: 'expiresAt',
+  byStageIndex: { name: 'byStage', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+  reviewIndex: { name: 'review', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+  /** Review-index shards: the sweep reads them in parallel; a lead's shard is a hash of its id. */
+  reviewShards: 16,
+} as const;
+
+export const keys = {
+  lead: (leadId: string) => ({ pk: `LEAD#${leadId}`, sk: 'LEAD' }),
+  event: (leadId: string, eventId: string) => ({ pk: `LEAD#${leadId}`, sk: `EVENT#${eventId}` }),
+  stage: (leadId: string, at: string, to: string) => ({ pk: `LEAD#${leadId}`, sk: `STAGE#${at}#${to}` }),
+  identity: (email: string) => ({ pk: `EMAIL#${email}`, sk: 'IDENTITY' }),
+  suppression: (emailHash: string) => ({ pk: `SUPPRESS#${emailHash}`, sk: 'SUPPRESSION' }),
+  stageIndex: (stage: string) => `STAGE#${stage}`,
+  reviewShard: (shard: number) => `REVIEW#${String(shard).padStart(2, '0')}`,
+} as const;
+
+/** The shard of a lead in the review index: stable, evenly spread. */
+export function reviewShardOf(leadId: string, shards: number = TABLE.reviewShards): number {
+  let h = 2166136261;
+  for (let i = 0; i < leadId.length; i++) {
+    h ^= leadId.charCodeAt(i);
+    h = Math.imul(h, 16777619);
+  }
+  return (h >>> 0) % shards;
+}

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+
+/** Every activity type Leadloop understands (DESIGN §4). The scoring model refers to these names. */
+export const EVENT_TYPES = [
+  'form_submitted',
+  'newsletter_signup',
+  'content_download',
+  'webinar_registered',
+  'webinar_attended',
+  'demo_requested',
+  'discovery_call_booked',
+  'discovery_call_attended',
+  'page_viewed',
+  'pricing_page_viewed',
+  'chatbot_interaction',
+  'trial_started',
+  'product_used',
+  'opportunity_created',
+  'purchase',
+  'sales_accepted',
+  'sales_rejected',
+  'email_sent',
+  'email_delivered',
+  'email_opened',
+  'email_clicked',
+  'email_bounced',
+  'email_complained',
+  'email_unsubscribed',
+  'email_rejected',
+  'email_delivery_delayed',
+  'email_rendering_failed',
+] as const;
+
+export const EventType = z.enum(EVENT_TYPES);
+export type EventType = z.infer<typeof EventType>;
+
+/** Where an event entered the system. */
+export const EventSource = z.enum(['form', 'api', 'ses', 'nurture', 'system']);
+export type EventSource = z.infer<typeof EventSource>;
+
+/** Free-form event properties: scalar values only, so they can be filtered on and stored as given. */
+export const EventProperties = z.record(
+  z.string().max(64),
+  z.union([z.string().max(2048), z.number(), z.boolean(), z.null()]),
+);
+export type EventProperties = z.infer<typeof EventProperties>;
+
+/** One entry of a lead's append-only activity log. */
+export const LeadEvent = z.object({
+  eventId: z.string().min(1).max(128),
+  leadId: z.string().min(1),
+  type: EventType,
+  /** When it happened (ISO-8601, UTC). */
+  occurredAt: z.iso.datetime(),
+  /** When Leadloop recorded it (ISO-8601, UTC). */
+  receivedAt: z.iso.datetime(),
+  source: EventSource,
+  properties: EventProperties,
+});
+export type LeadEvent = z.infer<typeof LeadEvent>;
+
+/** True for the email engagement types that SES reports. */
+export const isEmailEvent = (type: EventType): boolean => type.startsWith('email_');

@@ -1,0 +1,25 @@
+import { z } from 'zod';
+
+/**
+ * The identity key of a lead: trimmed and lower-cased. We do not strip dots or `+tags`: that is provider-specific
+ * and would merge people who are different for every other mail system.
+ */
+export function normalizeEmail(raw: string): string {
+  return raw.trim().toLowerCase();
+}
+
+/** A deliverable-looking address, normalized. Deliberately simpler than RFC 5322: what forms need, not what MTAs allow. */
+export const Email = z
+  .string({ error: 'must be a string' })
+  .transform(normalizeEmail)
+  .pipe(
+    z
+      .string()
+      .min(3, 'is required')
+      .max(254, 'is longer than 254 characters')
+      .regex(/^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+\.[a-z0-9-]{2,}$/i, 'is not a valid email address'),
+  );
+export type Email = z.infer<typeof Email>;
+
+/** The domain part of a normalized email. */
+export const emailDomain = (email: string): string => email.slice(email.lastIndexOf('@') + 1);

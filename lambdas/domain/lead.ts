@@ -1,0 +1,162 @@
+import { z } from 'zod';
+
+export const STAGES = ['subscriber', 'lead', 'mql', 'sql', 'opportunity', 'customer', 'dormant', 'disqualified'] as const;
+export const Stage = z.enum(STAGES);
+export type Stage = z.infer<typeof Stage>;
+
+export const DISQUALIFICATION_REASONS = [
+  'not_a_fit',
+  'competitor',
+  'invalid_contact',
+  'complained',
+  'unsubscribed',
+  'unresponsive',
+  'sales_rejected',
+] as const;
+export const DisqualificationReason = z.enum(DISQUALIFICATION_REASONS);
+export type DisqualificationReason = z.infer<typeof DisqualificationReason>;
+
+export const Grade = z.enum(['A', 'B', 'C', 'D', 'E', 'F']);
+export type Grade = z.infer<typeof Grade>;
+
+/** Who the person is. Every field optional: forms ask for different things. */
+export const Profile = z.object({
+  firstName: z.string().optional(),
+  lastName: z.string().optional(),
+  company: z.string().optional(),
+  jobTitle: z.string().optional(),
+  companySize: z.string().optional(),
+  industry: z.string().optional(),
+  country: z.string().optional(),
+  phone: z.string().optional(),
+  timeZone: z.string().optional(),
+});
+export type Profile = z.infer<typeof Profile>;
+export const PROFILE_FIELDS = Object.keys(Profile.shape) as (keyof Profile)[];
+
+/** BANT answers as given on forms or by sales. */
+export const Bant = z.object({
+  budget: z.string().optional(),
+  authority: z.string().optional(),
+  need: z.string().optional(),
+  timeline: z.string().optional(),
+});
+export type Bant = z.infer<typeof Bant>;
+export const BANT_FIELDS = Object.keys(Bant.shape) as (keyof Bant)[];
+
+export const Consent = z.object({
+  marketing: z.boolean(),
+  at: z.iso.datetime(),
+  source: z.string(),
+  ip: z.string().optional(),
+});
+export type Consent = z.infer<typeof Consent>;
+
+export const Attribution = z.object({
+  firstForm: z.string().optional(),
+  lastForm: z.string().optional(),
+  firstUtm: z.record(z.string(), z.string()).optional(),
+  lastUtm: z.record(z.string(), z.string()).optional(),
+});
+export type Attribution = z.infer<typeof Attribution>;
+
+/** One line of a score's explanation. */
+export const Contribution = z.object({
+  ruleId: z.string(),
+  kind: z.enum(['fit', 'engagement']),
+  label: z.string(),
+  points: z.number(),
+  intent: z.enum(['low', 'high']).optional(),
+  /** When the action happened (engagement only). */
+  at: z.iso.datetime().optional(),
+  /** Engagement points left after decay, as of `Scores.scoredAt`. */
+  decayedPoints: z.number().optional(),
+  eventId: z.string().optional(),
+});
+export type Contribution = z.infer<typeof Contribution>;
+
+export const Scores = z.object({
+  fit: z.number(),
+  /** Engagement as of `scoredAt`; decays lazily from there (see domain/scoring). */
+  engagement: z.number(),
+  total: z.number(),
+  grade: Grade,
+  contributions: z.array(Contribution),
+  scoredAt: z.iso.datetime(),
+  /** When the last high-intent action happened; SQL needs one. */
+  lastHighIntentAt: z.iso.datetime().optional(),
+  /** Points counted per capped rule in its current window: ruleId → { windowStart, points }. */
+  caps: z.record(z.string(), z.object({ windowStart: z.iso.datetime(), points: z.number() })).default({}),
+});
+export type Scores = z.infer<typeof Scores>;
+
+export const Suppression = z.object({
+  unsubscribed: z.boolean().default(false),
+  hardBounced: z.boolean().default(false),
+  complained: z.boolean().default(false),
+  transientBounces: z.number().int().default(0),
+});
+export type Suppression = z.infer<typeof Suppression>;
+
+export const NurtureState = z.object({
+  track: z.string(),
+  executionName: z.string(),
+  status: z.enum(['active', 'completed', 'stopped']),
+  enrolledAt: z.iso.datetime(),
+  touchesSent: z.number().int().default(0),
+  lastTouchAt: z.iso.datetime().optional(),
+  nextTouchAt: z.iso.datetime().optional(),
+});
+export type NurtureState = z.infer<typeof NurtureState>;
+
+/** A stage change, kept in the lead's history. */
+export const StageTransition = z.object({
+  from: Stage.nullable(),
+  to: Stage,
+  reason: z.string(),
+  /** The rule that fired, e.g. `threshold:mql` or `event:email_bounced`. */
+  rule: z.string(),
+  at: z.iso.datetime(),
+  disqualification: DisqualificationReason.optional(),
+  /** The event that caused it, if any: with `at`, the deterministic identity of the transition. */
+  eventId: z.string().optional(),
+});
+export type StageTransition = z.infer<typeof StageTransition>;
+
+export const Lead = z.object({
+  leadId: z.string(),
+  email: z.string(),
+  profile: Profile.default({}),
+  bant: Bant.default({}),
+  consent: Consent.optional(),
+  attribution: Attribution.default({}),
+  scores: Scores.optional(),
+  stage: Stage,
+  stageReason: z.string(),
+  disqualification: DisqualificationReason.optional(),
+  stageChangedAt: z.iso.datetime(),
+  nurture: NurtureState.optional(),
+  suppression: Suppression.default({ unsubscribed: false, hardBounced: false, complained: false, transientBounces: 0 }),
+  createdAt: z.iso.datetime(),
+  lastActivityAt: z.iso.datetime(),
+  lastEngagedAt: z.iso.datetime().optional(),
+  reviewAt: z.iso.datetime().optional(),
+  /** Optimistic-lock version: every write of the lead increments it. */
+  version: z.number().int().nonnegative(),
+});
+export type Lead = z.infer<typeof Lead>;
+
+/** A brand-new lead, before any event is applied. */
+export function newLead(leadId: string, email: string, at: Date): Lead {
+  const iso = at.toISOString();
+  return Lead.parse({
+    leadId,
+    email,
+    stage: 'subscriber',
+    stageReason: 'created',
+    stageChangedAt: iso,
+    createdAt: iso,
+    lastActivityAt: iso,
+    version: 0,
+  });
+}

@@ -1,0 +1,26 @@
+import type { Lead, StageTransition } from './lead.js';
+import type { LeadEvent } from './events.js';
+
+/** Storage of leads, identities, events and stage history (implemented by adapters/dynamo-lead-repository). */
+export interface LeadRepository {
+  /** The lead id registered for a normalized email, if any. */
+  findLeadIdByEmail(email: string): Promise<string | undefined>;
+  getLead(leadId: string): Promise<Lead | undefined>;
+  /**
+   * Creates the lead and its identity in one transaction. If the email is already registered (another submission
+   * won the race), nothing is written and the existing lead id is returned.
+   */
+  createLead(lead: Lead): Promise<{ leadId: string; created: boolean }>;
+  /** Appends an event once per (leadId, eventId); a second append of the same id is a no-op. */
+  appendEvent(event: LeadEvent): Promise<'recorded' | 'duplicate'>;
+  listEvents(leadId: string): Promise<LeadEvent[]>;
+  stageHistory(leadId: string): Promise<StageTransition[]>;
+  /** The given events of a lead that have not been applied to its score yet, with the lead as stored now. */
+  loadPending(leadId: string, eventIds: string[]): Promise<{ lead: Lead | undefined; pending: LeadEvent[] }>;
+  /**
+   * Persists a re-scored lead atomically: the lead (only if its stored version is `lead.version - 1`), the events
+   * marked applied (only if not applied yet) and the new stage transitions. Throws ConflictError if another writer
+   * got there first, so the caller re-reads and retries.
+   */
+  commitScoring(lead: Lead, appliedEventIds: string[], transitions: StageTransition[]): Promise<void>;
+}
