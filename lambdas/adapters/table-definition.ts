@@ -14,8 +14,9 @@ export const TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
   ttlAttribute: 'expiresAt',
-  byStageIndex: { name: 'byStage', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
-  reviewIndex: { name: 'review', partitionKey: 'gsi2pk', sortKey: 'gsi2sk' },
+  byStageIndex: { name: 'byStage', partitionKey: 'gsi1pk', sortKey: 'gsi1sk', projection: 'KEYS_ONLY' },
+  /** Projects whole leads: the sweep reads each due lead once, from the index, with no extra GetItem. */
+  reviewIndex: { name: 'review', partitionKey: 'gsi2pk', sortKey: 'gsi2sk', projection: 'ALL' },
   /** Review-index shards: the sweep reads them in parallel; a lead's shard is a hash of its id. */
   reviewShards: 16,
 } as const;

@@ -10,7 +10,7 @@ export function normalizeEmail(raw: string): string {
 
 /** A deliverable-looking address, normalized. Deliberately simpler than RFC 5322: what forms need, not what MTAs allow. */
 export const Email = z
-  .string({ error: 'must be a string' })
+  .string({ error: (iss) => (iss.input === undefined ? 'is required' : 'must be a string') })
   .transform(normalizeEmail)
   .pipe(
     z

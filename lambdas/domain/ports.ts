@@ -14,6 +14,8 @@ export interface LeadRepository {
   /** Appends an event once per (leadId, eventId); a second append of the same id is a no-op. */
   appendEvent(event: LeadEvent): Promise<'recorded' | 'duplicate'>;
   listEvents(leadId: string): Promise<LeadEvent[]>;
+  /** True if the address was erased (or otherwise suppressed for good): it must not be re-added. */
+  isSuppressed(email: string): Promise<boolean>;
   stageHistory(leadId: string): Promise<StageTransition[]>;
   /** The given events of a lead that have not been applied to its score yet, with the lead as stored now. */
   loadPending(leadId: string, eventIds: string[]): Promise<{ lead: Lead | undefined; pending: LeadEvent[] }>;

@@ -76,7 +76,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
           { AttributeName: ix.partitionKey, KeyType: 'HASH' as const },
           { AttributeName: ix.sortKey, KeyType: 'RANGE' as const },
         ],
-        Projection: { ProjectionType: 'KEYS_ONLY' as const },
+        Projection: { ProjectionType: ix.projection },
       })),
       StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
     }),

@@ -1,0 +1,250 @@
+import { createHash } from 'node:crypto';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import { ConflictError } from '../domain/errors.js';
+import { Lead, StageTransition } from '../domain/lead.js';
+import { LeadEvent } from '../domain/events.js';
+import type { LeadRepository } from '../domain/ports.js';
+import { TABLE, keys, reviewShardOf } from './table-definition.js';
+
+type Item = Record<string, unknown>;
+
+/** The lead's item: the Lead itself plus its keys and index keys (the review index is sparse: only leads with reviewAt). */
+export function leadItem(lead: Lead): Item {
+  return {
+    ...lead,
+    ...keys.lead(lead.leadId),
+    entity: 'lead',
+    [TABLE.byStageIndex.partitionKey]: keys.stageIndex(lead.stage),
+    [TABLE.byStageIndex.sortKey]: `${lead.stageChangedAt}#${lead.leadId}`,
+    ...(lead.reviewAt
+      ? {
+          [TABLE.reviewIndex.partitionKey]: keys.reviewShard(reviewShardOf(lead.leadId)),
+          [TABLE.reviewIndex.sortKey]: `${lead.reviewAt}#${lead.leadId}`,
+        }
+      : {}),
+  };
+}
+
+function eventItem(e: LeadEvent): Item {
+  return { ...e, ...keys.event(e.leadId, e.eventId), entity: 'event' };
+}
+
+function stageItem(leadId: string, t: StageTransition): Item {
+  return { ...t, leadId, ...keys.stage(leadId, t.at, t.to), entity: 'stage' };
+}
+
+/** SHA-256 of a normalized address: what survives an erasure, so the person is never re-added or mailed. */
+export const emailHash = (email: string): string => createHash('sha256').update(email).digest('hex');
+
+const isConditionFailure = (e: unknown): boolean =>
+  e instanceof TransactionCanceledException &&
+  (e.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed');
+
+/** DynamoDB single-table implementation of LeadRepository (DESIGN §3). */
+export class DynamoLeadRepository implements LeadRepository {
+  constructor(
+    private readonly db: DynamoDBDocumentClient,
+    readonly tableName: string,
+  ) {}
+
+  async findLeadIdByEmail(email: string): Promise<string | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.identity(email), ConsistentRead: true }),
+    );
+    return typeof Item?.leadId === 'string' ? Item.leadId : undefined;
+  }
+
+  async getLead(leadId: string): Promise<Lead | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.lead(leadId), ConsistentRead: true }),
+    );
+    return Item ? Lead.parse(Item) : undefined;
+  }
+
+  async createLead(lead: Lead): Promise<{ leadId: string; created: boolean }> {
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: { ...keys.identity(lead.email), entity: 'identity', leadId: lead.leadId, createdAt: lead.createdAt },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: leadItem(lead),
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+          ],
+        }),
+      );
+      return { leadId: lead.leadId, created: true };
+    } catch (e) {
+      if (!isConditionFailure(e)) throw e;
+      const existing = await this.findLeadIdByEmail(lead.email);
+      if (!existing) throw e;
+      return { leadId: existing, created: false };
+    }
+  }
+
+  async appendEvent(event: LeadEvent): Promise<'recorded' | 'duplicate'> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: eventItem(event),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return 'recorded';
+    } catch (e) {
+      if (e instanceof Error && e.name === 'ConditionalCheckFailedException') return 'duplicate';
+      throw e;
+    }
+  }
+
+  async listEvents(leadId: string): Promise<LeadEvent[]> {
+    return (await this.queryPrefix(leadId, 'EVENT#')).map((i) => LeadEvent.parse(i));
+  }
+
+  async stageHistory(leadId: string): Promise<StageTransition[]> {
+    return (await this.queryPrefix(leadId, 'STAGE#')).map((i) => StageTransition.parse(i));
+  }
+
+  async loadPending(leadId: string, eventIds: string[]): Promise<{ lead: Lead | undefined; pending: LeadEvent[] }> {
+    const lead = await this.getLead(leadId);
+    const unique = [...new Set(eventIds)];
+    const pending: LeadEvent[] = [];
+    for (let i = 0; i < unique.length; i += 100) {
+      let request: Record<string, { Keys: Item[]; ConsistentRead: boolean }> | undefined = {
+        [this.tableName]: { Keys: unique.slice(i, i + 100).map((id) => keys.event(leadId, id)), ConsistentRead: true },
+      };
+      while (request && Object.keys(request).length > 0) {
+        const out = await this.db.send(new BatchGetCommand({ RequestItems: request }));
+        for (const item of out.Responses?.[this.tableName] ?? []) {
+          if (item.appliedAt === undefined) pending.push(LeadEvent.parse(item));
+        }
+        request = out.UnprocessedKeys as typeof request;
+      }
+    }
+    return { lead, pending };
+  }
+
+  async commitScoring(lead: Lead, appliedEventIds: string[], transitions: StageTransition[]): Promise<void> {
+    const appliedAt = new Date().toISOString();
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: leadItem(lead),
+                ConditionExpression: '#v = :prev',
+                ExpressionAttributeNames: { '#v': 'version' },
+                ExpressionAttributeValues: { ':prev': lead.version - 1 },
+              },
+            },
+            ...appliedEventIds.map((id) => ({
+              Update: {
+                TableName: this.tableName,
+                Key: keys.event(lead.leadId, id),
+                UpdateExpression: 'SET appliedAt = :at',
+                ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(appliedAt)',
+                ExpressionAttributeValues: { ':at': appliedAt },
+              },
+            })),
+            ...transitions.map((t) => ({
+              Put: {
+                TableName: this.tableName,
+                Item: stageItem(lead.leadId, t),
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            })),
+          ],
+        }),
+      );
+    } catch (e) {
+      if (isConditionFailure(e)) throw new ConflictError(`lead ${lead.leadId} changed concurrently`);
+      throw e;
+    }
+  }
+
+  /** Saves a lead that only this writer changes right now, with the same optimistic version check. */
+  async saveLead(lead: Lead): Promise<void> {
+    await this.commitScoring(lead, [], []);
+  }
+
+  /** Everything stored under the lead's partition, raw: for export and erasure. */
+  async partitionItems(leadId: string): Promise<Item[]> {
+    return this.queryPrefix(leadId, '');
+  }
+
+  /**
+   * Erases the lead, its identity, events and history, and keeps only a suppression entry (a hash of the address).
+   * Returns false if there was no such lead.
+   */
+  async eraseLead(leadId: string, at: Date): Promise<boolean> {
+    const lead = await this.getLead(leadId);
+    if (!lead) return false;
+    await this.db.send(
+      new PutCommand({
+        TableName: this.tableName,
+        Item: { ...keys.suppression(emailHash(lead.email)), entity: 'suppression', reason: 'erased', at: at.toISOString() },
+      }),
+    );
+    const items = await this.partitionItems(leadId);
+    const toDelete = [keys.identity(lead.email), ...items.map((i) => ({ pk: i.pk, sk: i.sk }))];
+    for (let i = 0; i < toDelete.length; i += 25) {
+      let request: Record<string, { DeleteRequest: { Key: Item } }[]> | undefined = {
+        [this.tableName]: toDelete.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } })),
+      };
+      while (request && Object.keys(request).length > 0) {
+        const out = await this.db.send(new BatchWriteCommand({ RequestItems: request }));
+        request = out.UnprocessedItems as typeof request;
+      }
+    }
+    return true;
+  }
+
+  /** True if the address was erased or otherwise suppressed for good. */
+  async isSuppressed(email: string): Promise<boolean> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.suppression(emailHash(email)) }),
+    );
+    return Item !== undefined;
+  }
+
+  private async queryPrefix(leadId: string, prefix: string): Promise<Item[]> {
+    const items: Item[] = [];
+    let ExclusiveStartKey: Item | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: prefix ? 'pk = :pk AND begins_with(sk, :prefix)' : 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': keys.lead(leadId).pk, ...(prefix ? { ':prefix': prefix } : {}) },
+          ExclusiveStartKey,
+          ConsistentRead: true,
+        }),
+      );
+      items.push(...(out.Items ?? []));
+      ExclusiveStartKey = out.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return items;
+  }
+}

@@ -1,0 +1,38 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { loadConfig } from './config.js';
+import { scaledClock, systemClock, type Clock } from '../domain/clock.js';
+import { DynamoLeadRepository } from './dynamo-lead-repository.js';
+
+/**
+ * Module-scope singletons shared by every handler (STYLE §7): created once per Lambda container (or once per local
+ * process), with endpoints from configuration so the same adapters talk to AWS or to the local emulators.
+ */
+export const config = loadConfig();
+
+export const clock: Clock =
+  config.daySeconds !== undefined
+    ? scaledClock(config.daySeconds, config.clockOrigin ?? new Date())
+    : systemClock;
+
+export const logger = new Logger({ serviceName: 'leadloop' });
+export const metrics = new Metrics({ namespace: 'Leadloop', serviceName: 'leadloop' });
+export const tracer = new Tracer({ serviceName: 'leadloop', enabled: !config.endpoints.dynamodb });
+
+const local = config.endpoints.dynamodb !== undefined;
+
+export const dynamoDb = tracer.captureAWSv3Client(
+  new DynamoDBClient({
+    region: config.region,
+    endpoint: config.endpoints.dynamodb,
+    ...(local ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+  }),
+);
+export const documentClient = DynamoDBDocumentClient.from(dynamoDb, {
+  marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+});
+
+export const repository = new DynamoLeadRepository(documentClient, config.tableName);

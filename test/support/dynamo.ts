@@ -1,0 +1,31 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ulid } from 'ulid';
+import { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-repository.js';
+import { fixedClock } from '../../lambdas/domain/clock.js';
+import type { CaptureDeps } from '../../lambdas/domain/capture.js';
+
+/** A repository on the DynamoDB Local that the project's globalSetup started (env DYNAMODB_ENDPOINT, TABLE_NAME). */
+export function testRepository(): { repo: DynamoLeadRepository; doc: DynamoDBDocumentClient } {
+  const endpoint = process.env.DYNAMODB_ENDPOINT;
+  const table = process.env.TABLE_NAME;
+  if (!endpoint || !table) throw new Error('DynamoDB Local is not running: run through vitest (globalSetup)');
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  return { repo: new DynamoLeadRepository(doc, table), doc };
+}
+
+/** Capture dependencies on the test table with a controllable clock. */
+export function testCaptureDeps(start = '2026-03-02T10:00:00.000Z') {
+  const { repo, doc } = testRepository();
+  const clock = fixedClock(start);
+  const deps: CaptureDeps = { leads: repo, clock, newLeadId: (at) => ulid(at.getTime()) };
+  return { deps, repo, doc, clock };
+}
+
+/** A unique address per test, so tests sharing one table never collide. */
+export const uniqueEmail = (tag = 'lead') => `${tag}.${ulid().toLowerCase()}@example-corp.com`;
