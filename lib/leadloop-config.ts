@@ -1,0 +1,69 @@
+import type { Node } from 'constructs';
+import { z } from 'zod';
+import { Email } from '../lambdas/domain/identity.js';
+
+/** Deployment stages; each deploys its own stack (`Leadloop-<stage>`). */
+export const DEPLOYMENT_STAGES = ['dev', 'prod'] as const;
+export const DeploymentStage = z.enum(DEPLOYMENT_STAGES);
+export type DeploymentStage = z.infer<typeof DeploymentStage>;
+
+/** What an operator sets with `cdk deploy -c key=value` (or in cdk.json), validated once. */
+export interface LeadloopConfig {
+  /** Context `stage`: `dev` or `prod` (default `dev`). Names the stack, the API stage and the SES configuration set. */
+  readonly stage: DeploymentStage;
+  /**
+   * Context `allowedOrigins`: comma-separated origins (scheme, host, optional port; no path) allowed to post forms
+   * from a browser and to be `redirect` targets (default `http://localhost:3000`).
+   */
+  readonly allowedOrigins: readonly string[];
+  /** Context `senderEmail`: the From address of nurture mail (default `leadloop@example.com`). */
+  readonly senderEmail: string;
+  /** Context `destroyOnRemoval`: `true` deletes the table and logs with the stack (default `false`: retain). */
+  readonly destroyOnRemoval: boolean;
+}
+
+export const CONFIG_DEFAULTS = {
+  stage: 'dev',
+  allowedOrigins: ['http://localhost:3000'],
+  senderEmail: 'leadloop@example.com',
+  destroyOnRemoval: false,
+} as const satisfies LeadloopConfig;
+
+const Origin = z.string().refine(
+  (o) => {
+    try {
+      const url = new URL(o);
+      return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === o;
+    } catch {
+      return false;
+    }
+  },
+  { error: 'must be an origin such as https://www.example.com (scheme, host, optional port, no path)' },
+);
+
+/** A comma-separated string (from `-c`) or a list (from cdk.json). */
+const OriginList = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (typeof v === 'string' ? v.split(',') : v).map((o) => o.trim()).filter((o) => o !== ''))
+  .pipe(z.array(Origin).min(1, 'must name at least one origin'));
+
+/** `true`/`false` from cdk.json, or the strings `"true"`/`"false"` from `-c`. */
+const Flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((s) => s === 'true')]);
+
+const Context = z.object({
+  stage: DeploymentStage.default(CONFIG_DEFAULTS.stage),
+  allowedOrigins: OriginList.default([...CONFIG_DEFAULTS.allowedOrigins]),
+  senderEmail: Email.default(CONFIG_DEFAULTS.senderEmail),
+  destroyOnRemoval: Flag.default(CONFIG_DEFAULTS.destroyOnRemoval),
+});
+
+/** Reads and validates the Leadloop context keys of a construct tree; throws naming each bad key. */
+export function readConfig(node: Node): LeadloopConfig {
+  const raw = Object.fromEntries(Object.keys(Context.shape).map((key) => [key, node.tryGetContext(key)]));
+  const parsed = Context.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `context "${i.path.join('.')}" ${i.message}`);
+    throw new Error(`Invalid Leadloop configuration: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}

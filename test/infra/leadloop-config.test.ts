@@ -1,0 +1,49 @@
+import { App } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import { CONFIG_DEFAULTS, readConfig } from '../../lib/leadloop-config.js';
+import { stackNameFor } from '../../lib/leadloop-stack.js';
+
+const configOf = (context: Record<string, unknown>) => readConfig(new App({ context }).node);
+
+describe('readConfig (the context keys of the app)', () => {
+  it('defaults to a retained dev stage for http://localhost:3000 sending as leadloop@example.com', () => {
+    expect(configOf({})).toEqual({
+      stage: 'dev',
+      allowedOrigins: ['http://localhost:3000'],
+      senderEmail: 'leadloop@example.com',
+      destroyOnRemoval: false,
+    });
+    expect(CONFIG_DEFAULTS.stage).toBe('dev');
+  });
+
+  it('reads a comma-separated origin list (from -c) or a list (from cdk.json), trimmed', () => {
+    expect(configOf({ allowedOrigins: ' https://a.example.com, https://b.example.com:8443 ,' }).allowedOrigins).toEqual(
+      ['https://a.example.com', 'https://b.example.com:8443'],
+    );
+    expect(configOf({ allowedOrigins: ['https://a.example.com'] }).allowedOrigins).toEqual(['https://a.example.com']);
+  });
+
+  it('reads destroyOnRemoval as a boolean or as the strings true/false', () => {
+    expect(configOf({ destroyOnRemoval: 'true' }).destroyOnRemoval).toBe(true);
+    expect(configOf({ destroyOnRemoval: true }).destroyOnRemoval).toBe(true);
+    expect(configOf({ destroyOnRemoval: 'false' }).destroyOnRemoval).toBe(false);
+  });
+
+  it('normalizes the sender address and names the stack after the stage', () => {
+    const config = configOf({ stage: 'prod', senderEmail: ' News@Example.COM ' });
+    expect(config.senderEmail).toBe('news@example.com');
+    expect(stackNameFor(config.stage)).toBe('Leadloop-prod');
+  });
+
+  it.each([
+    [{ allowedOrigins: 'https://example.com/path' }, /context "allowedOrigins.0" must be an origin/],
+    [{ allowedOrigins: '*' }, /allowedOrigins/],
+    [{ allowedOrigins: 'ftp://example.com' }, /allowedOrigins/],
+    [{ allowedOrigins: ' , ' }, /context "allowedOrigins" must name at least one origin/],
+    [{ stage: 'staging' }, /context "stage"/],
+    [{ senderEmail: 'not-an-address' }, /context "senderEmail" is not a valid email address/],
+    [{ destroyOnRemoval: 'yes' }, /context "destroyOnRemoval"/],
+  ])('rejects %j, naming the key', (context, message) => {
+    expect(() => configOf(context)).toThrow(message);
+  });
+});
