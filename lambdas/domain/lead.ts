@@ -140,6 +140,8 @@ export const Lead = z.object({
   createdAt: z.iso.datetime(),
   lastActivityAt: z.iso.datetime(),
   lastEngagedAt: z.iso.datetime().optional(),
+  /** When the person first did more than subscribe (a non-newsletter action, or profile beyond the email). */
+  leadSince: z.iso.datetime().optional(),
   reviewAt: z.iso.datetime().optional(),
   /** Optimistic-lock version: every write of the lead increments it. */
   version: z.number().int().nonnegative(),

@@ -1,0 +1,151 @@
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import { DAY_MS } from '../lambdas/domain/clock.js';
+import type { EventProperties, EventType, LeadEvent } from '../lambdas/domain/events.js';
+import { newLead, type Lead } from '../lambdas/domain/lead.js';
+import { applyEvents, defaultModel } from '../lambdas/domain/scoring/index.js';
+
+/**
+ * Scoring throughput on one core: `applyEvents` over realistic lead histories (a signup form, weekly nurture mail
+ * with deliveries, opens and clicks, site visits, downloads, the odd demo request or bounce), against an in-run
+ * baseline that merely sorts and walks the same events. Run: `npx tsx bench/scoring.ts [leads] [seconds]`.
+ */
+
+const START = Date.parse('2025-01-06T09:00:00.000Z');
+
+/** A small deterministic PRNG (mulberry32), so every run scores the same histories. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+const pick = <T>(rnd: () => number, items: readonly T[]): T => {
+  const item = items[Math.floor(rnd() * items.length)];
+  if (item === undefined) throw new Error('pick from an empty list');
+  return item;
+};
+
+const TITLES = ['CEO', 'VP Operations', 'Project Manager', 'Marketing Intern', 'Freelance designer', 'Office Manager'];
+const SIZES = ['1-10', '11-50', '51-200', '201-1000', '5000+'];
+const INDUSTRIES = ['Construction', 'Healthcare', 'Real Estate', 'Retail', 'SaaS'];
+const DOMAINS = ['acme-builders.com', 'gmail.com', 'mercyhealth.org', 'northwind.io'];
+
+interface History {
+  lead: Lead;
+  events: LeadEvent[];
+}
+
+/** One lead's history over `weeks` of nurture, in arrival order. */
+function history(index: number, weeks: number, rnd: () => number): History {
+  const leadId = `lead-${index}`;
+  const events: LeadEvent[] = [];
+  const add = (days: number, type: EventType, properties: EventProperties = {}): void => {
+    const at = new Date(START + days * DAY_MS).toISOString();
+    events.push({
+      eventId: `${leadId}-${events.length}`,
+      leadId,
+      type,
+      occurredAt: at,
+      receivedAt: at,
+      source: 'api',
+      properties,
+    });
+  };
+  add(0, 'content_download', {
+    formId: 'ebook',
+    jobTitle: pick(rnd, TITLES),
+    companySize: pick(rnd, SIZES),
+    industry: pick(rnd, INDUSTRIES),
+    consent: true,
+    utm_source: 'google',
+  });
+  for (let week = 0; week < weeks; week++) {
+    const sent = week * 7 + 1;
+    add(sent, 'email_sent');
+    add(sent + 0.01, 'email_delivered');
+    if (rnd() < 0.5) add(sent + rnd(), 'email_opened', { machine: rnd() < 0.1 });
+    if (rnd() < 0.15)
+      add(sent + 1, 'email_clicked', { link: pick(rnd, ['https://x.io/blog', 'https://x.io/pricing']) });
+    if (rnd() < 0.3)
+      add(sent + 2, 'page_viewed', { url: pick(rnd, ['https://x.io/pricing', 'https://x.io/blog/post']) });
+    if (rnd() < 0.05) add(sent + 3, 'email_bounced', { bounceType: 'transient' });
+  }
+  if (rnd() < 0.3) add(weeks * 7 - 3, 'webinar_attended');
+  if (rnd() < 0.2) add(weeks * 7 - 1, 'demo_requested', { budget: 'yes', timeline: 'this quarter' });
+  return { lead: newLead(leadId, `person${index}@${pick(rnd, DOMAINS)}`, new Date(START)), events };
+}
+
+/** Runs `round` over all histories until `seconds` have passed; returns events per second. */
+function measure(histories: readonly History[], seconds: number, round: (h: History) => number): number {
+  let events = 0;
+  const started = performance.now();
+  let elapsed = 0;
+  do {
+    for (const h of histories) events += round(h);
+    elapsed = (performance.now() - started) / 1000;
+  } while (elapsed < seconds);
+  return events / elapsed;
+}
+
+/** The baseline: what any consumer of the events pays anyway — copy, sort by time, walk them once. */
+function sortAndWalk({ events }: History): number {
+  const sorted = events
+    .map((event) => ({ event, ms: Date.parse(event.occurredAt) }))
+    .sort((a, b) => a.ms - b.ms || (a.event.eventId < b.event.eventId ? -1 : 1));
+  let touched = 0;
+  for (const { event } of sorted) touched += event.type.length;
+  return touched > 0 ? sorted.length : 0;
+}
+
+/** The whole history in one call, as a first scoring or a replay does. */
+function scoreAtOnce(now: Date) {
+  return ({ lead, events }: History): number => {
+    applyEvents(lead, events, defaultModel, now);
+    return events.length;
+  };
+}
+
+/** Event by event, as the stream pipeline mostly does (each call decays, re-explains and re-stages the lead). */
+function scoreOneByOne(now: Date) {
+  return ({ lead, events }: History): number => {
+    let current = lead;
+    for (const event of events) current = applyEvents(current, [event], defaultModel, now).lead;
+    return events.length;
+  };
+}
+
+export function main(args: readonly string[] = process.argv.slice(2)): void {
+  const leads = Number(args[0] ?? 500);
+  const seconds = Number(args[1] ?? 2);
+  const weeks = 26;
+  const rnd = random(42);
+  const histories = Array.from({ length: leads }, (_, i) => history(i, weeks, rnd));
+  const total = histories.reduce((sum, h) => sum + h.events.length, 0);
+  const now = new Date(START + weeks * 7 * DAY_MS);
+
+  // Warm up the JIT on every path before timing anything.
+  for (const round of [sortAndWalk, scoreAtOnce(now), scoreOneByOne(now)]) histories.slice(0, 50).forEach(round);
+
+  const baseline = measure(histories, seconds, sortAndWalk);
+  const atOnce = measure(histories, seconds, scoreAtOnce(now));
+  const oneByOne = measure(histories, seconds, scoreOneByOne(now));
+
+  const rate = (n: number): string => `${Math.round(n).toLocaleString('en-US').padStart(12)} events/s`;
+  console.log(`scoring benchmark: ${leads} leads, ${total} events (${(total / leads).toFixed(1)} per lead), one core`);
+  console.log(`  baseline (sort + walk)          ${rate(baseline)}`);
+  console.log(
+    `  applyEvents, whole history      ${rate(atOnce)}   baseline/scoring ${(baseline / atOnce).toFixed(1)}x`,
+  );
+  console.log(
+    `  applyEvents, one event per call ${rate(oneByOne)}   baseline/scoring ${(baseline / oneByOne).toFixed(1)}x`,
+  );
+}
+
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) main();

@@ -1,0 +1,47 @@
+import { DAY_MS } from '../clock.js';
+import type { EventType } from '../events.js';
+import { compileEngagementRule, type CompiledEngagementRule } from './engagement.js';
+import { compileFitRule, type CompiledFitRule } from './fit.js';
+import type { FitField, ScoringModel } from './model.js';
+
+/** A validated model with its regular expressions compiled, its rules indexed and its day counts in ms. */
+export interface CompiledModel {
+  readonly model: ScoringModel;
+  readonly fitRules: readonly CompiledFitRule[];
+  readonly rulesByType: ReadonlyMap<EventType, readonly CompiledEngagementRule[]>;
+  readonly cappedRuleIds: ReadonlySet<string>;
+  readonly halfLifeMs: number;
+  readonly dormantMs: number;
+  readonly coolOffMs: number;
+  readonly highIntentWindowMs: number;
+  readonly subscriberEvents: ReadonlySet<EventType>;
+  readonly leadProfileFields: readonly FitField[];
+}
+
+const compiled = new WeakMap<ScoringModel, CompiledModel>();
+
+/** Compiles a model once per model object (models are immutable values, so caching by identity is safe). */
+export function compile(model: ScoringModel): CompiledModel {
+  const cached = compiled.get(model);
+  if (cached) return cached;
+  const result: CompiledModel = {
+    model,
+    fitRules: model.fit.rules.map(compileFitRule),
+    rulesByType: indexByType(model.engagement.rules.map(compileEngagementRule)),
+    cappedRuleIds: new Set(model.engagement.rules.filter((rule) => rule.cap !== undefined).map((rule) => rule.id)),
+    halfLifeMs: model.engagement.halfLifeDays * DAY_MS,
+    dormantMs: model.lifecycle.dormantAfterDays * DAY_MS,
+    coolOffMs: model.lifecycle.coolOffDays * DAY_MS,
+    highIntentWindowMs: model.thresholds.sql.highIntentWithinDays * DAY_MS,
+    subscriberEvents: new Set(model.lifecycle.subscriberEvents),
+    leadProfileFields: model.lifecycle.leadProfileFields,
+  };
+  compiled.set(model, result);
+  return result;
+}
+
+function indexByType(rules: CompiledEngagementRule[]): Map<EventType, CompiledEngagementRule[]> {
+  const byType = new Map<EventType, CompiledEngagementRule[]>();
+  for (const rule of rules) byType.set(rule.rule.event, [...(byType.get(rule.rule.event) ?? []), rule]);
+  return byType;
+}
