@@ -6,6 +6,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  ScanCommand,
   TransactWriteCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
@@ -13,6 +14,7 @@ import { ConflictError } from '../domain/errors.js';
 import { Lead, StageTransition } from '../domain/lead.js';
 import { LeadEvent } from '../domain/events.js';
 import type { LeadRepository } from '../domain/ports.js';
+import type { DuePage, ReviewIndex } from '../domain/sweep.js';
 import { TABLE, keys, reviewShardOf } from './table-definition.js';
 
 type Item = Record<string, unknown>;
@@ -42,6 +44,16 @@ function stageItem(leadId: string, t: StageTransition): Item {
   return { ...t, leadId, ...keys.stage(leadId, t.at, t.to), entity: 'stage' };
 }
 
+/** The exclusive start key of a review-index query resuming after `position` (`<reviewAt>#<leadId>`). */
+function reviewStartKey(shardKey: string, position: string): Item {
+  const leadId = position.slice(position.lastIndexOf('#') + 1);
+  return {
+    ...keys.lead(leadId),
+    [TABLE.reviewIndex.partitionKey]: shardKey,
+    [TABLE.reviewIndex.sortKey]: position,
+  };
+}
+
 /** SHA-256 of a normalized address: what survives an erasure, so the person is never re-added or mailed. */
 export const emailHash = (email: string): string => createHash('sha256').update(email).digest('hex');
 
@@ -50,7 +62,7 @@ const isConditionFailure = (e: unknown): boolean =>
   (e.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed');
 
 /** DynamoDB single-table implementation of LeadRepository (DESIGN §3). */
-export class DynamoLeadRepository implements LeadRepository {
+export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     readonly tableName: string,
@@ -227,6 +239,58 @@ export class DynamoLeadRepository implements LeadRepository {
       new GetCommand({ TableName: this.tableName, Key: keys.suppression(emailHash(email)) }),
     );
     return Item !== undefined;
+  }
+
+  /**
+   * Due leads of one review-index shard (DESIGN §7): the leads whose reviewAt is at or before `asOf`, oldest first,
+   * read whole from the index (it projects all attributes), so each due lead costs one item read. `after` is the
+   * `position` of the last lead already processed (its review-index sort key); the page starts right after it.
+   */
+  async dueLeads(shard: number, asOf: Date, limit: number, after?: string): Promise<DuePage> {
+    const { partitionKey: gsiPk, sortKey: gsiSk } = TABLE.reviewIndex;
+    const shardKey = keys.reviewShard(shard);
+    const out = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        IndexName: TABLE.reviewIndex.name,
+        // Sort keys are `<reviewAt>#<leadId>`: every key of a lead due at `asOf` sorts before `<asOf>$` ('$' follows '#').
+        KeyConditionExpression: '#pk = :shard AND #sk < :until',
+        ExpressionAttributeNames: { '#pk': gsiPk, '#sk': gsiSk },
+        ExpressionAttributeValues: { ':shard': shardKey, ':until': `${asOf.toISOString()}$` },
+        Limit: limit,
+        ...(after ? { ExclusiveStartKey: reviewStartKey(shardKey, after) } : {}),
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
+    );
+    const leads = (out.Items ?? []).map((item) => {
+      const position = item[gsiSk];
+      if (typeof position !== 'string') throw new Error(`review index item without ${gsiSk}`);
+      return { lead: Lead.parse(item), position };
+    });
+    return {
+      leads,
+      itemsRead: out.ScannedCount ?? leads.length,
+      ...(out.ConsumedCapacity?.CapacityUnits !== undefined && { readUnits: out.ConsumedCapacity.CapacityUnits }),
+      more: out.LastEvaluatedKey !== undefined,
+    };
+  }
+
+  /** Every stored lead, page by page (a full scan: for operator tools such as the model preview, never a hot path). */
+  async *allLeads(pageSize = 500): AsyncGenerator<Lead> {
+    let ExclusiveStartKey: Item | undefined;
+    do {
+      const out = await this.db.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: 'entity = :lead',
+          ExpressionAttributeValues: { ':lead': 'lead' },
+          Limit: pageSize,
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of out.Items ?? []) yield Lead.parse(item);
+      ExclusiveStartKey = out.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
   }
 
   private async queryPrefix(leadId: string, prefix: string): Promise<Item[]> {

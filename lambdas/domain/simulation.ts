@@ -1,0 +1,67 @@
+import type { LeadEvent } from './events.js';
+import { newLead, type Lead, type Stage } from './lead.js';
+import { applyEvents, type ScoringModel } from './scoring/index.js';
+
+/** A stored lead with its whole event log: what a model preview replays. */
+export interface LeadHistory {
+  lead: Lead;
+  events: LeadEvent[];
+}
+
+/** A lead's stage and total under one model, replayed from its events as of one instant. */
+export interface Replayed {
+  stage: Stage;
+  total: number;
+  grade: string;
+  reason: string;
+}
+
+/** Replays a lead's whole event log from scratch under a model (what the lead would be had the model always been in force). */
+export function replay(history: LeadHistory, model: ScoringModel, now: Date): Replayed {
+  const start = newLead(history.lead.leadId, history.lead.email, new Date(history.lead.createdAt));
+  const { lead } = applyEvents(start, history.events, model, now);
+  return { stage: lead.stage, total: lead.scores?.total ?? 0, grade: lead.scores?.grade ?? 'F', reason: lead.stageReason };
+}
+
+export interface ModelComparison {
+  leads: number;
+  changed: number;
+  /** `from → to` → how many leads would move that way. */
+  moves: Record<string, number>;
+  /** Up to `examples` leads per move, with their scores under both models. */
+  examples: Record<string, { leadId: string; before: Replayed; after: Replayed }[]>;
+  /** Stage counts under each model. */
+  funnel: { stage: Stage; before: number; after: number }[];
+}
+
+/**
+ * Re-scores leads under the current and a candidate model, both from the same events and as of the same instant,
+ * and says how many would change stage and how. Pure: nothing is written.
+ */
+export function compareModels(
+  histories: Iterable<LeadHistory>,
+  current: ScoringModel,
+  candidate: ScoringModel,
+  now: Date,
+  examples = 3,
+): ModelComparison {
+  const result: ModelComparison = { leads: 0, changed: 0, moves: {}, examples: {}, funnel: [] };
+  const before = new Map<Stage, number>();
+  const after = new Map<Stage, number>();
+  for (const h of histories) {
+    result.leads++;
+    const b = replay(h, current, now);
+    const a = replay(h, candidate, now);
+    before.set(b.stage, (before.get(b.stage) ?? 0) + 1);
+    after.set(a.stage, (after.get(a.stage) ?? 0) + 1);
+    if (a.stage === b.stage) continue;
+    result.changed++;
+    const move = `${b.stage} → ${a.stage}`;
+    result.moves[move] = (result.moves[move] ?? 0) + 1;
+    const list = (result.examples[move] ??= []);
+    if (list.length < examples) list.push({ leadId: h.lead.leadId, before: b, after: a });
+  }
+  const stages = new Set([...before.keys(), ...after.keys()]);
+  result.funnel = [...stages].map((stage) => ({ stage, before: before.get(stage) ?? 0, after: after.get(stage) ?? 0 }));
+  return result;
+}
