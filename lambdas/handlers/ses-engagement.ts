@@ -1,0 +1,83 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { recordEngagement, type RecordedEngagement } from '../domain/engagement.js';
+import type { EventType } from '../domain/events.js';
+import { parseSesSqsBody, SesRecordError, type SesEventRecord } from '../domain/ses-events.js';
+import { clock, logger, metrics, repository } from '../adapters/runtime.js';
+
+const processor = new BatchProcessor(EventType.SQS);
+const deps = { leads: repository, clock };
+
+/**
+ * Email engagement from SES (EventBridge → SQS → here): each message's SES record becomes lead events, once per
+ * deterministic id. A malformed record is reported failed on its own (partial batch response) and, being the same
+ * on every receive, reaches the DLQ after maxReceiveCount with the reason in the log; a DynamoDB error is thrown, so
+ * the record is retried. Records run in order: an open or click sees the delivery and clicks recorded before it.
+ */
+export const handler = middy<SQSEvent, SQSBatchResponse>()
+  .use(injectLambdaContext(logger))
+  .use(logMetrics(metrics))
+  .handler((event, context) =>
+    processPartialResponse(event, recordHandler, processor, {
+      context,
+      processInParallel: false,
+      throwOnFullBatchFailure: false,
+    }),
+  );
+
+async function recordHandler(message: SQSRecord): Promise<void> {
+  const record = parseOrReport(message);
+  const result = await recordEngagement(deps, record);
+  for (const { leadId, taggedLeadId } of result.tagMismatches) {
+    logger.warn('leadId tag does not match the recipient; attributed by address', {
+      leadId,
+      taggedLeadId,
+      messageId: record.mail.messageId,
+    });
+  }
+  countMetrics(result);
+}
+
+/** The SES record of one message; a malformed one is logged (field and reason, no addresses) and rethrown. */
+function parseOrReport(message: SQSRecord): SesEventRecord {
+  try {
+    return parseSesSqsBody(message.body);
+  } catch (error) {
+    if (!(error instanceof SesRecordError)) throw error;
+    metrics.addMetric('SesRecordsMalformed', MetricUnit.Count, 1);
+    logger.error('malformed SES record: not retryable, goes to the DLQ after maxReceiveCount', {
+      sqsMessageId: message.messageId,
+      receiveCount: message.attributes.ApproximateReceiveCount,
+      field: error.field,
+      reason: error.reason,
+      problems: error.problems,
+    });
+    throw error;
+  }
+}
+
+const METRIC_BY_TYPE: Partial<Record<EventType, string>> = {
+  email_bounced: 'EmailBounces',
+  email_complained: 'EmailComplaints',
+  email_opened: 'EmailOpens',
+  email_clicked: 'EmailClicks',
+  email_unsubscribed: 'EmailUnsubscribes',
+};
+
+function countMetrics(result: RecordedEngagement): void {
+  for (const event of result.recorded) {
+    const name = METRIC_BY_TYPE[event.type];
+    if (name) metrics.addMetric(name, MetricUnit.Count, 1);
+    if (event.type === 'email_bounced' && event.properties.bounceType === 'permanent') {
+      metrics.addMetric('EmailHardBounces', MetricUnit.Count, 1);
+    }
+    if (event.properties.machine === true) metrics.addMetric('EmailMachineEngagement', MetricUnit.Count, 1);
+  }
+  metrics.addMetric('SesEventsRecorded', MetricUnit.Count, result.recorded.length);
+  metrics.addMetric('SesEventsDuplicate', MetricUnit.Count, result.duplicates.length);
+  if (result.unattributed > 0) metrics.addMetric('SesRecipientsUnattributed', MetricUnit.Count, result.unattributed);
+}
