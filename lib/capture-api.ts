@@ -22,6 +22,7 @@ import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { grantLeadTableData } from './lead-store.js';
 import { handlerEntry, LeadloopFunction, type LogLevel } from './leadloop-function.js';
+import { FormRateLimit, type FormRateLimitProps } from './waf.js';
 
 export interface CaptureApiProps {
   /** The lead table the handlers read and write. */
@@ -44,6 +45,11 @@ export interface CaptureApiProps {
   readonly logLevel?: LogLevel;
   /** Retention of the function logs and the access log. @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
+  /**
+   * A WAF web ACL with a per-IP rate-based rule on the form route (lib/waf.ts), at a fixed monthly cost.
+   * @default - no web ACL; the stage throttle and the events usage plan are the only limits
+   */
+  readonly formRateLimit?: Omit<FormRateLimitProps, 'stage'>;
 }
 
 /** `error`/`message` bodies in the shape of the HTTP contract (DESIGN §8) for errors API Gateway answers itself. */
@@ -61,9 +67,9 @@ const errorBody = (error: string, message: string) => ({
  * | `GET /leads`, `GET`/`DELETE /leads/{leadId}`, `GET /leads/{leadId}/export` | IAM (SigV4) |
  * | `GET`/`POST /unsubscribe?token=` | public (the token is signed) |
  *
- * The stage is throttled, access-logged as JSON, traced, and logs execution errors. Requests are validated where it
- * is cheap (required parameters, the shape of an events batch); API Gateway's own errors answer in the contract's
- * JSON shape.
+ * The stage is throttled (optionally also by a WAF per-IP rate limit on the form route, `formRateLimit`), access-logged
+ * as JSON, traced, and logs execution errors. Requests are validated where it is cheap (required parameters, the shape
+ * of an events batch); API Gateway's own errors answer in the contract's JSON shape.
  */
 export class CaptureApi extends Construct {
   readonly api: RestApi;
@@ -77,6 +83,8 @@ export class CaptureApi extends Construct {
   readonly adminFunction: LeadloopFunction;
   readonly unsubscribeFunction: LeadloopFunction;
   readonly accessLogGroup: LogGroup;
+  /** The WAF web ACL of the stage, when `formRateLimit` asked for one. */
+  readonly formRateLimit?: FormRateLimit;
 
   constructor(scope: Construct, id: string, props: CaptureApiProps) {
     super(scope, id);
@@ -207,10 +215,17 @@ export class CaptureApi extends Construct {
     });
     this.eventsUsagePlan.addApiKey(this.eventsApiKey);
 
-    Validations.of(this.api.deploymentStage).acknowledge({
-      id: 'AwsSolutions-APIG3',
-      reason: 'No WAF web ACL by default (fixed monthly cost); the stage and the events usage plan are throttled.',
-    });
+    if (props.formRateLimit) {
+      this.formRateLimit = new FormRateLimit(this, 'FormRateLimit', {
+        ...props.formRateLimit,
+        stage: this.api.deploymentStage,
+      });
+    } else {
+      Validations.of(this.api.deploymentStage).acknowledge({
+        id: 'AwsSolutions-APIG3',
+        reason: 'No WAF web ACL by default (fixed monthly cost); the stage and the events usage plan are throttled.',
+      });
+    }
     const cloudWatchRole = this.api.node.tryFindChild('CloudWatchRole');
     if (cloudWatchRole) {
       Validations.of(cloudWatchRole).acknowledge({

@@ -20,6 +20,14 @@ export interface LeadloopConfig {
   readonly senderEmail: string;
   /** Context `destroyOnRemoval`: `true` deletes the table and logs with the stack (default `false`: retain). */
   readonly destroyOnRemoval: boolean;
+  /** Context `siteUrl`: the public site nurture mail links to (default: the first allowed origin). */
+  readonly siteUrl: string;
+  /** Context `mailingAddress`: the sender's postal address in every mail footer (default: a placeholder). */
+  readonly mailingAddress?: string;
+  /** Context `alarmEmail`: an address subscribed to the alarm topic (default: none; subscribe later). */
+  readonly alarmEmail?: string;
+  /** Context `waf`: `true` puts a WAF web ACL with a per-IP rate-based rule on the form route (default `false`). */
+  readonly waf: boolean;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -27,6 +35,8 @@ export const CONFIG_DEFAULTS = {
   allowedOrigins: ['http://localhost:3000'],
   senderEmail: 'leadloop@example.com',
   destroyOnRemoval: false,
+  siteUrl: 'http://localhost:3000',
+  waf: false,
 } as const satisfies LeadloopConfig;
 
 const Origin = z.string().refine(
@@ -50,11 +60,18 @@ const OriginList = z
 /** `true`/`false` from cdk.json, or the strings `"true"`/`"false"` from `-c`. */
 const Flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((s) => s === 'true')]);
 
+/** An absolute http(s) URL, e.g. the site nurture mail links to. */
+const SiteUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://www.example.com' });
+
 const Context = z.object({
   stage: DeploymentStage.default(CONFIG_DEFAULTS.stage),
   allowedOrigins: OriginList.default([...CONFIG_DEFAULTS.allowedOrigins]),
   senderEmail: Email.default(CONFIG_DEFAULTS.senderEmail),
   destroyOnRemoval: Flag.default(CONFIG_DEFAULTS.destroyOnRemoval),
+  siteUrl: SiteUrl.optional(),
+  mailingAddress: z.string().trim().min(1, 'must not be empty').optional(),
+  alarmEmail: Email.optional(),
+  waf: Flag.default(CONFIG_DEFAULTS.waf),
 });
 
 /** Reads and validates the Leadloop context keys of a construct tree; throws naming each bad key. */
@@ -65,5 +82,11 @@ export function readConfig(node: Node): LeadloopConfig {
     const problems = parsed.error.issues.map((i) => `context "${i.path.join('.')}" ${i.message}`);
     throw new Error(`Invalid Leadloop configuration: ${problems.join('; ')}`);
   }
-  return parsed.data;
+  const { siteUrl, mailingAddress, alarmEmail, ...rest } = parsed.data;
+  return {
+    ...rest,
+    siteUrl: siteUrl ?? rest.allowedOrigins[0] ?? CONFIG_DEFAULTS.siteUrl,
+    ...(mailingAddress !== undefined ? { mailingAddress } : {}),
+    ...(alarmEmail !== undefined ? { alarmEmail } : {}),
+  };
 }

@@ -1,26 +1,48 @@
-import { CfnOutput, RemovalPolicies, RemovalPolicy, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import {
+  Arn,
+  ArnFormat,
+  Aws,
+  CfnOutput,
+  RemovalPolicies,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Tags,
+  Validations,
+} from 'aws-cdk-lib';
+import { EventBus } from 'aws-cdk-lib/aws-events';
+import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { CaptureApi } from './capture-api.js';
 import { EngagementEvents } from './engagement-events.js';
 import { type LeadloopConfig, readConfig } from './leadloop-config.js';
-import type { LogLevel } from './leadloop-function.js';
+import type { LeadloopFunction, LogLevel } from './leadloop-function.js';
 import { LeadStore } from './lead-store.js';
+import { NURTURE_TASKS, NurtureWorkflows } from './nurture-workflows.js';
+import { Observability } from './observability.js';
+import { Requalification } from './requalification.js';
 import { ScoringPipeline } from './scoring-pipeline.js';
 
 export interface LeadloopStackProps extends StackProps {
-  /** @default - read from the context keys `stage`, `allowedOrigins`, `senderEmail`, `destroyOnRemoval` */
+  /** @default - read from the context keys (lib/leadloop-config.ts) */
   readonly config?: LeadloopConfig;
 }
 
 /** The stack name of a deployment stage: `Leadloop-dev`, `Leadloop-prod`. */
 export const stackNameFor = (stage: LeadloopConfig['stage']): string => `Leadloop-${stage}`;
 
+/** The Step Functions console page of a state machine. */
+export const stateMachineConsoleUrl = (stateMachineArn: string): string =>
+  `https://${Aws.REGION}.console.aws.amazon.com/states/home?region=${Aws.REGION}#/statemachines/view/${stateMachineArn}`;
+
 /**
- * Leadloop on AWS (DESIGN §10): one stack, one construct per capability (STYLE §9).
+ * Leadloop on AWS (DESIGN §10): one stack, one construct per capability (STYLE §9): `LeadStore` (the table),
+ * `CaptureApi` (the HTTP API, optionally behind a WAF rate limit), `ScoringPipeline` (stream → re-scoring),
+ * `EngagementEvents` (SES → EventBridge → SQS → engagement handler), `NurtureWorkflows` (one state machine per track),
+ * `Requalification` (the scheduled sweep) and `Observability` (dashboard, alarms, alarm topic).
  *
- * Composed here: `LeadStore` (the table), `CaptureApi` (the HTTP API), `ScoringPipeline` (stream → re-scoring),
- * `EngagementEvents` (SES → EventBridge → SQS → engagement handler). The capabilities owned elsewhere —
- * `NurtureWorkflows`, `Requalification`, `Observability` — are composed in `composeLaterCapabilities` below.
+ * Outputs: the API URL, the events API key id, the table, the SES configuration set, the dashboard link and the
+ * console link of every state machine.
  */
 export class LeadloopStack extends Stack {
   readonly config: LeadloopConfig;
@@ -28,6 +50,9 @@ export class LeadloopStack extends Stack {
   readonly captureApi: CaptureApi;
   readonly scoring: ScoringPipeline;
   readonly engagement: EngagementEvents;
+  readonly nurture: NurtureWorkflows;
+  readonly requalification: Requalification;
+  readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: LeadloopStackProps = {}) {
     const { config, ...stackProps } = props;
@@ -42,8 +67,16 @@ export class LeadloopStack extends Stack {
       removalPolicy: destroyOnRemoval ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
     });
     const table = this.leadStore.table;
+    // SES publishes engagement to the default bus; promotions and sweep summaries go there too.
+    const eventBus = EventBus.fromEventBusName(this, 'DefaultEventBus', 'default');
 
-    this.captureApi = new CaptureApi(this, 'CaptureApi', { table, allowedOrigins, stageName: stage, logLevel });
+    this.captureApi = new CaptureApi(this, 'CaptureApi', {
+      table,
+      allowedOrigins,
+      stageName: stage,
+      logLevel,
+      ...(this.config.waf ? { formRateLimit: {} } : {}),
+    });
     this.scoring = new ScoringPipeline(this, 'ScoringPipeline', { table, logLevel });
     this.engagement = new EngagementEvents(this, 'EngagementEvents', {
       table,
@@ -51,7 +84,40 @@ export class LeadloopStack extends Stack {
       logLevel,
     });
 
-    this.composeLaterCapabilities();
+    this.nurture = new NurtureWorkflows(this, 'NurtureWorkflows', {
+      table,
+      configurationSetName: this.engagement.configurationSetName,
+      senderEmail: this.config.senderEmail,
+      eventBus,
+      unsubscribeUrl: `${this.captureApi.url}unsubscribe`,
+      siteUrl: this.config.siteUrl,
+      mailingAddress: this.config.mailingAddress,
+      templatePrefix: `leadloop-${stage}`,
+      logLevel,
+    });
+    this.nurture.grantEnrollment(this.scoring.scoreFunction);
+    this.acknowledgeExecutionWildcards(this.scoring.scoreFunction, Object.values(this.nurture.stateMachines));
+    this.nurture.configureUnsubscribe(this.captureApi.unsubscribeFunction);
+    this.acknowledgeStateMachineGrants(this.nurture);
+
+    this.requalification = new Requalification(this, 'Requalification', {
+      table,
+      nurtureStateMachines: this.nurture.stateMachines,
+      eventBus,
+      logLevel,
+    });
+
+    this.observability = new Observability(this, 'Observability', {
+      functions: this.functions(),
+      deadLetterQueues: {
+        'score-stream': { queue: this.scoring.deadLetterQueue },
+        'ses-engagement': { queue: this.engagement.deadLetterQueue, alarm: this.engagement.deadLetterAlarm },
+      },
+      nurtureStateMachines: this.nurture.stateMachines,
+      otherStateMachines: { requalification: this.requalification.stateMachine },
+      apiStage: this.captureApi.api.deploymentStage,
+      alarmEmail: this.config.alarmEmail,
+    });
 
     // API Gateway's account-wide CloudWatch role stays (other APIs of the account may log through it).
     if (destroyOnRemoval) RemovalPolicies.of(this).destroy({ excludeResourceTypes: ['AWS::IAM::Role'] });
@@ -66,26 +132,109 @@ export class LeadloopStack extends Stack {
       description: 'SES configuration set for nurture mail',
       value: this.engagement.configurationSetName,
     });
+    new CfnOutput(this, 'DashboardUrl', {
+      description: 'CloudWatch dashboard: funnel, nurture runs, health',
+      value: this.observability.dashboardUrl,
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description: 'SNS topic of every alarm (subscribe with -c alarmEmail=... or in the console)',
+      value: this.observability.alarmTopic.topicArn,
+    });
+    for (const [track, machine] of Object.entries(this.nurture.stateMachines)) {
+      new CfnOutput(this, `NurtureStateMachineUrl${pascalCase(track)}`, {
+        description: `Step Functions console: nurture track "${track}"`,
+        value: stateMachineConsoleUrl(machine.stateMachineArn),
+      });
+    }
+    new CfnOutput(this, 'RequalificationStateMachineUrl', {
+      description: 'Step Functions console: the requalification sweep',
+      value: stateMachineConsoleUrl(this.requalification.stateMachine.stateMachineArn),
+    });
+  }
+
+  /** Every Lambda function of the stack, by the handler module it runs. */
+  functions(): Record<string, LeadloopFunction> {
+    return {
+      'capture-form': this.captureApi.formFunction,
+      'capture-events': this.captureApi.eventsFunction,
+      'leads-admin': this.captureApi.adminFunction,
+      unsubscribe: this.captureApi.unsubscribeFunction,
+      'score-stream': this.scoring.scoreFunction,
+      'ses-engagement': this.engagement.engagementFunction,
+      [NURTURE_TASKS.touch]: this.nurture.functions.touch,
+      [NURTURE_TASKS.evaluate]: this.nurture.functions.evaluate,
+      [NURTURE_TASKS.handoff]: this.nurture.functions.handoff,
+      [NURTURE_TASKS.recordFailure]: this.nurture.functions.recordFailure,
+      'requalify-shard': this.requalification.sweepShardFunction,
+      'requalify-summary': this.requalification.summaryFunction,
+    };
   }
 
   /**
-   * Where the capabilities owned by other modules are composed (not implemented here). What each takes from this
-   * stack:
-   *
-   * - `NurtureWorkflows` (lib/nurture-workflows.ts): `table` = `this.leadStore.table`, `configurationSetName` =
-   *   `this.engagement.configurationSetName`, `senderEmail` = `this.config.senderEmail`, `eventBus` = the default bus,
-   *   `unsubscribeUrl` = `${this.captureApi.url}unsubscribe`, `templatePrefix` per `this.config.stage`; then
-   *   `grantEnrollment(this.scoring.scoreFunction)` and `configureUnsubscribe(this.captureApi.unsubscribeFunction)`.
-   * - `Requalification` (lib/requalification.ts): `table` = `this.leadStore.table` (it sweeps the review index) and
-   *   the nurture state machines, to stop the nurture of dormant leads.
-   * - `Observability`: the functions (`this.captureApi.*Function`, `this.scoring.scoreFunction`,
-   *   `this.engagement.engagementFunction`), the dead-letter queues (`this.scoring.deadLetterQueue`,
-   *   `this.engagement.deadLetterQueue` with `this.engagement.deadLetterAlarm`), `this.captureApi.api` and the SES
-   *   configuration set (reputation metrics are on).
-   *
-   * Called once, after the constructs above exist and before the stack-wide removal policy is applied.
+   * What CDK grants each nurture state machine's role in its default policy, acknowledged here until NurtureWorkflows
+   * does it itself (as Requalification does): log delivery and X-Ray on '*', and invoking each task function and its
+   * versions (`<function ARN>:*`).
    */
-  protected composeLaterCapabilities(): void {
-    // Intentionally empty until those constructs land; see the list above.
+  private acknowledgeStateMachineGrants(nurture: NurtureWorkflows): void {
+    for (const machine of Object.values(nurture.stateMachines)) {
+      const policy = machine.role.node.tryFindChild('DefaultPolicy');
+      if (!policy) continue;
+      Validations.of(policy).acknowledge({
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'Log delivery (logs:CreateLogDelivery etc.) and X-Ray tracing support no resource-level permissions.',
+      });
+      for (const fn of Object.values(nurture.functions)) {
+        Validations.of(policy).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::${nagResourceName(this.resolve(fn.functionArn))}:*]`,
+          reason: 'Invoking a Lambda function from Step Functions is granted on the function and its versions.',
+        });
+      }
+    }
   }
+
+  /**
+   * `NurtureWorkflows.grantEnrollment` lets a function stop (and describe) executions of the nurture machines, whose
+   * ARNs end in the execution name: one wildcard per machine in the function's default policy, acknowledged one by one.
+   */
+  private acknowledgeExecutionWildcards(fn: LeadloopFunction, machines: readonly IStateMachine[]): void {
+    const policy = fn.role?.node.tryFindChild('DefaultPolicy');
+    if (!policy) return;
+    for (const machine of machines) {
+      const parts = Arn.split(machine.stateMachineArn, ArnFormat.COLON_RESOURCE_NAME);
+      const executions = Arn.format({ ...parts, resource: 'execution', resourceName: `${parts.resourceName}:*` });
+      Validations.of(policy).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagResourceName(this.resolve(executions))}]`,
+        reason: "Stopping a lead's nurture run needs its execution ARN, which ends in the execution name.",
+      });
+    }
+  }
+}
+
+/** `case-studies` → `CaseStudies` (output ids are alphanumeric). */
+function pascalCase(id: string): string {
+  return id
+    .split(/[^A-Za-z0-9]+/)
+    .map((w) => `${w.charAt(0).toUpperCase()}${w.slice(1)}`)
+    .join('');
+}
+
+/**
+ * A resolved CloudFormation value as cdk-nag names it in a finding (`<Logical.Attr>` for Fn::GetAtt, `<Name>` for
+ * Ref, Fn::Join joined, anything else as JSON), so that an acknowledgement names exactly one wildcard resource.
+ */
+function nagResourceName(node: unknown): string {
+  if (node === undefined) return '';
+  if (typeof node === 'string') return node.replace(/\$\{/g, '<').replace(/}/g, '>');
+  if (typeof node === 'object' && node !== null) {
+    if ('Fn::Join' in node && Array.isArray(node['Fn::Join'])) {
+      const [delimiter, items] = node['Fn::Join'];
+      if (typeof delimiter === 'string' && Array.isArray(items)) return items.map(nagResourceName).join(delimiter);
+    }
+    if ('Fn::GetAtt' in node && Array.isArray(node['Fn::GetAtt'])) {
+      const [resource, attribute] = node['Fn::GetAtt'];
+      return `<${nagResourceName(resource)}.${nagResourceName(attribute)}>`;
+    }
+    if ('Ref' in node) return `<${nagResourceName(node.Ref)}>`;
+  }
+  return JSON.stringify(node);
 }

@@ -4,6 +4,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { Tracer } from '@aws-lambda-powertools/tracer';
 import { loadConfig } from './config.js';
+import { maskingJsonReplacer } from './log-masking.js';
 import { scaledClock, systemClock, type Clock } from '../domain/clock.js';
 import { DynamoLeadRepository } from './dynamo-lead-repository.js';
 
@@ -18,7 +19,8 @@ export const clock: Clock =
     ? scaledClock(config.daySeconds, config.clockOrigin ?? new Date())
     : systemClock;
 
-export const logger = new Logger({ serviceName: 'leadloop' });
+/** Emails and tokens are masked in every log entry (log-masking.ts), whatever a handler passes to the logger. */
+export const logger = new Logger({ serviceName: 'leadloop', jsonReplacerFn: maskingJsonReplacer });
 export const metrics = new Metrics({ namespace: 'Leadloop', serviceName: 'leadloop' });
 export const tracer = new Tracer({ serviceName: 'leadloop', enabled: !config.endpoints.dynamodb });
 

@@ -12,17 +12,16 @@ const HANDLERS = [
   'unsubscribe',
   'score-stream',
   'ses-engagement',
+  'nurture-touch',
+  'nurture-evaluate',
+  'nurture-handoff',
+  'nurture-record-failure',
+  'requalify-shard',
+  'requalify-summary',
 ] as const;
 
 /** Every Lambda of the stack, by the handler module it runs. */
-const functionsOf = (stack: LeadloopStack): Record<(typeof HANDLERS)[number], LeadloopFunction> => ({
-  'capture-form': stack.captureApi.formFunction,
-  'capture-events': stack.captureApi.eventsFunction,
-  'leads-admin': stack.captureApi.adminFunction,
-  unsubscribe: stack.captureApi.unsubscribeFunction,
-  'score-stream': stack.scoring.scoreFunction,
-  'ses-engagement': stack.engagement.engagementFunction,
-});
+const functionsOf = (stack: LeadloopStack): Record<string, LeadloopFunction> => stack.functions();
 
 describe('LeadloopFunction (every Lambda of the stack)', () => {
   let stack: LeadloopStack;
@@ -31,12 +30,14 @@ describe('LeadloopFunction (every Lambda of the stack)', () => {
     ({ stack, template } = synthLeadloop());
   });
 
-  it('the stack has exactly the six handler functions', () => {
-    template.resourceCountIs('AWS::Lambda::Function', 6);
+  it('the stack has exactly the twelve handler functions', () => {
+    template.resourceCountIs('AWS::Lambda::Function', HANDLERS.length);
+    expect(Object.keys(functionsOf(stack)).sort()).toEqual([...HANDLERS].sort());
   });
 
   it.each(HANDLERS)('%s: Node.js 22 on ARM64, traced, with the common environment and its log group', (name) => {
     const fn = functionsOf(stack)[name];
+    if (!fn) throw new Error(`no function for ${name}`);
     expect(fn).toBeInstanceOf(LeadloopFunction);
     const props: unknown = template.toJSON()['Resources'][logicalIdOf(fn)]['Properties'];
     expect(props).toMatchObject({
@@ -48,7 +49,8 @@ describe('LeadloopFunction (every Lambda of the stack)', () => {
       MemorySize: expect.any(Number),
       Environment: {
         Variables: {
-          TABLE_NAME: { Ref: logicalIdOf(stack.leadStore.table) },
+          // Every function but the sweep summary (metrics and an event, no table access) works on the table.
+          ...(name === 'requalify-summary' ? {} : { TABLE_NAME: { Ref: logicalIdOf(stack.leadStore.table) } }),
           POWERTOOLS_SERVICE_NAME: 'leadloop',
           POWERTOOLS_METRICS_NAMESPACE: 'Leadloop',
           LOG_LEVEL: 'DEBUG',
@@ -60,7 +62,8 @@ describe('LeadloopFunction (every Lambda of the stack)', () => {
   });
 
   it('logs to its own log group with one month of retention', () => {
-    template.resourceCountIs('AWS::Logs::LogGroup', 7); // six functions + the API access log
+    // twelve functions + the API access log + one per state machine (three nurture tracks, requalification)
+    template.resourceCountIs('AWS::Logs::LogGroup', HANDLERS.length + 1 + 4);
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
   });
 

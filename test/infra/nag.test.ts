@@ -48,6 +48,28 @@ describe('cdk-nag (AWS Solutions) on the app as bin/app.ts builds it', () => {
     expect(annotations.findWarning('*', Match.anyValue())).toEqual([]);
   });
 
+  it('covers the whole stack: nurture, requalification, observability', () => {
+    expect(Object.keys(stack.functions())).toHaveLength(12);
+    expect(stack.observability.alarms.length).toBeGreaterThan(30);
+  });
+
+  it('has no finding either with the WAF web ACL, an alarm address and destroyOnRemoval', () => {
+    const built = createLeadloopApp({
+      context: {
+        ...cdkJsonContext,
+        'aws:cdk:bundling-stacks': [],
+        stage: 'prod',
+        waf: 'true',
+        alarmEmail: 'ops@example.com',
+        destroyOnRemoval: 'true',
+      },
+      builtinCloudFormationValidation: false,
+    });
+    expect(() => built.app.synth()).not.toThrow();
+    expect(findings(built.stack)).toEqual([]);
+    expect(built.stack.captureApi.formRateLimit).toBeDefined();
+  });
+
   it('the check is live: it reports findings on an unacknowledged resource', () => {
     const bare = new Stack(testApp(), 'Bare');
     new Queue(bare, 'PlainQueue', { enforceSSL: false });
