@@ -1,4 +1,4 @@
-import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { BatchProcessor, EventType as BatchEventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
@@ -9,7 +9,7 @@ import type { EventType } from '../domain/events.js';
 import { parseSesSqsBody, SesRecordError, type SesEventRecord } from '../domain/ses-events.js';
 import { clock, logger, metrics, repository } from '../adapters/runtime.js';
 
-const processor = new BatchProcessor(EventType.SQS);
+const processor = new BatchProcessor(BatchEventType.SQS);
 const deps = { leads: repository, clock };
 
 /**
