@@ -57,7 +57,12 @@ export const LEADLOOP_METRICS = {
     'EmailComplaints',
     'EmailMachineEngagement',
   ],
-  nurtureOutcomes: [...NURTURE_DECISIONS.map((d) => `NurtureDecision_${d}`), 'NurtureHandoffs', 'NurtureFailures'],
+  nurtureOutcomes: [
+    'NurtureRunsStarted',
+    ...NURTURE_DECISIONS.map((d) => `NurtureDecision_${d}`),
+    'NurtureHandoffs',
+    'NurtureFailures',
+  ],
   sesPipeline: ['SesEventsRecorded', 'SesEventsDuplicate', 'SesRecipientsUnattributed', 'SesRecordsMalformed'],
   requalification: [
     'LeadsReviewed',

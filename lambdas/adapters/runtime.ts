@@ -21,7 +21,18 @@ export const clock: Clock =
 
 /** Emails and tokens are masked in every log entry (log-masking.ts), whatever a handler passes to the logger. */
 export const logger = new Logger({ serviceName: 'leadloop', jsonReplacerFn: maskingJsonReplacer });
-export const metrics = new Metrics({ namespace: 'Leadloop', serviceName: 'leadloop' });
+export const metrics = new Metrics({
+  namespace: 'Leadloop',
+  serviceName: 'leadloop',
+  // Routes that record no metric on a call (reads, duplicates) are normal here: the "no metrics to publish" notice
+  // goes to debug instead of a warning on every such call.
+  logger: {
+    debug: (...a: unknown[]) => logger.debug(String(a[0] ?? '')),
+    info: (...a: unknown[]) => logger.info(String(a[0] ?? '')),
+    warn: (...a: unknown[]) => logger.debug(String(a[0] ?? '')),
+    error: (...a: unknown[]) => logger.error(String(a[0] ?? '')),
+  },
+});
 export const tracer = new Tracer({ serviceName: 'leadloop', enabled: !config.endpoints.dynamodb });
 
 const local = config.endpoints.dynamodb !== undefined;

@@ -15,7 +15,7 @@ export const Email = z
   .pipe(
     z
       .string()
-      .min(3, 'is required')
+      .min(1, 'is required')
       .max(254, 'is longer than 254 characters')
       .regex(/^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+\.[a-z0-9-]{2,}$/i, 'is not a valid email address'),
   );

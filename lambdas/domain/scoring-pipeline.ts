@@ -2,6 +2,9 @@ import type { Clock } from './clock.js';
 import { ConflictError } from './errors.js';
 import type { LeadEvent } from './events.js';
 import type { Lead, StageTransition } from './lead.js';
+import { enrollmentDecision, withEnrollment, type EnrollmentDecision } from './nurture/enrollment.js';
+import type { NurtureStarter } from './nurture/ports.js';
+import type { Track } from './nurture/tracks.js';
 import type { LeadRepository } from './ports.js';
 
 /** The scoring seam: applies new events to a lead (profile, suppression, scores, stage). Pure. */
@@ -11,6 +14,8 @@ export interface ScoringDeps {
   leads: LeadRepository;
   clock: Clock;
   apply: ApplyEvents;
+  /** Nurture enrollment after each commit; without it, scoring enrolls no one (e.g. no state machines configured). */
+  nurture?: { tracks: readonly Track[]; starter: NurtureStarter };
   /** Attempts on optimistic-lock conflicts before giving up (the platform then retries the record). */
   maxAttempts?: number;
   /** Waits between attempts; injectable so tests need not sleep. */
@@ -18,11 +23,14 @@ export interface ScoringDeps {
 }
 
 export interface ScoringResult {
-  /** The lead as stored after this run (undefined if it no longer exists, e.g. erased). */
+  /** The lead as it was read (undefined if it no longer exists, e.g. erased). */
   before?: Lead;
+  /** The lead as stored after this run. */
   after?: Lead;
   applied: string[];
   transitions: StageTransition[];
+  /** The nurture runs this change started or stopped (already recorded on `after.nurture`). */
+  enrollment: EnrollmentDecision;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -30,22 +38,59 @@ const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /**
  * Applies the not-yet-applied events among `eventIds` to their lead and persists the result atomically with an
  * optimistic version check. An event already applied (a redelivery) is skipped, so its effect happens once; a lost
- * race re-reads and re-applies, so concurrent events for one lead lose nothing.
+ * race re-reads and re-applies, so concurrent events for one lead lose nothing. The lead's nurture enrollment is
+ * decided from the change and written in the same commit; the run itself is started by {@link followUpNurture}.
  */
 export async function scorePendingEvents(deps: ScoringDeps, leadId: string, eventIds: string[]): Promise<ScoringResult> {
   const maxAttempts = deps.maxAttempts ?? 10;
   const sleep = deps.sleep ?? defaultSleep;
   for (let attempt = 1; ; attempt++) {
     const { lead, pending } = await deps.leads.loadPending(leadId, eventIds);
-    if (!lead || pending.length === 0) return { before: lead, after: lead, applied: [], transitions: [] };
-    const { lead: scored, transitions } = deps.apply(lead, pending, deps.clock.now());
-    const next: Lead = { ...scored, version: lead.version + 1 };
+    if (!lead || pending.length === 0) return { before: lead, after: lead, applied: [], transitions: [], enrollment: {} };
+    const now = deps.clock.now();
+    const { lead: scored, transitions } = deps.apply(lead, pending, now);
+    const enrollment = deps.nurture ? enrollmentDecision(lead, scored, deps.nurture.tracks) : {};
+    const next: Lead = { ...withEnrollment(scored, enrollment, now), version: lead.version + 1 };
     try {
       await deps.leads.commitScoring(next, pending.map((e) => e.eventId), transitions);
-      return { before: lead, after: next, applied: pending.map((e) => e.eventId), transitions };
+      return { before: lead, after: next, applied: pending.map((e) => e.eventId), transitions, enrollment };
     } catch (e) {
       if (!(e instanceof ConflictError) || attempt >= maxAttempts) throw e;
       await sleep(Math.min(1000, 10 * 2 ** attempt) * Math.random());
     }
   }
+}
+
+/**
+ * Starts and stops the nurture runs a scoring result decided. Starting is idempotent (the execution name is the
+ * dedup key), so a failure throws and the platform retries the record; the retry finds the events applied and calls
+ * this again with the lead's recorded enrollment ({@link pendingStart}). A failed stop is only logged: a run re-checks
+ * the lead after every wait and ends by itself once the lead has left its track.
+ */
+export async function followUpNurture(
+  deps: ScoringDeps,
+  result: Pick<ScoringResult, 'after' | 'enrollment'>,
+  onStopFailure: (error: unknown) => void = () => undefined,
+): Promise<void> {
+  const { after, enrollment } = result;
+  if (!deps.nurture || !after) return;
+  if (enrollment.stop) {
+    try {
+      await deps.nurture.starter.stop(enrollment.stop);
+    } catch (e) {
+      onStopFailure(e);
+    }
+  }
+  if (enrollment.start) await deps.nurture.starter.start({ leadId: after.leadId, ...enrollment.start });
+}
+
+/**
+ * A recorded enrollment whose run may not have started yet (no touch sent): what a retried record starts again.
+ * Starting a run that exists is a no-op.
+ */
+export function pendingStart(lead: Lead | undefined): EnrollmentDecision {
+  const n = lead?.nurture;
+  return n && n.status === 'active' && n.touchesSent === 0
+    ? { start: { track: n.track, executionName: n.executionName } }
+    : {};
 }

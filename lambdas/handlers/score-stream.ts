@@ -4,19 +4,31 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { scorePendingEvents } from '../domain/scoring-pipeline.js';
+import { DEFAULT_NURTURE_PLAN } from '../domain/nurture/default-tracks.js';
+import { followUpNurture, pendingStart, scorePendingEvents, type ScoringDeps } from '../domain/scoring-pipeline.js';
 import { applyEvents } from '../domain/scoring/index.js';
 import { scoringModel } from '../adapters/scoring-model.js';
+import { nurtureStarterFromEnv } from '../adapters/sfn-nurture-starter.js';
 import { clock, logger, metrics, repository } from '../adapters/runtime.js';
 import { insertedEvent } from './stream-records.js';
 
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
-const deps = { leads: repository, clock, apply: (lead, events, now) => applyEvents(lead, events, scoringModel, now) } satisfies Parameters<typeof scorePendingEvents>[0];
+
+/** Nurture is enrolled from here only where the stack configured its state machines (NURTURE_STATE_MACHINES). */
+const nurtureConfigured = Object.keys(JSON.parse(process.env.NURTURE_STATE_MACHINES ?? '{}') as object).length > 0;
+
+const deps: ScoringDeps = {
+  leads: repository,
+  clock,
+  apply: (lead, events, now) => applyEvents(lead, events, scoringModel, now),
+  ...(nurtureConfigured && { nurture: { tracks: DEFAULT_NURTURE_PLAN.tracks, starter: nurtureStarterFromEnv() } }),
+};
 
 /**
  * Re-scores leads from new event items on the table's stream. All events of one lead in the batch are applied
  * together by the first of its records (one write per lead per batch); the lead's later records then find nothing
- * pending. A failing record is reported alone (partial batch response) and retried, then sent to the DLQ.
+ * pending. Nurture runs the change calls for are started after the write. A failing record is reported alone
+ * (partial batch response) and retried, then sent to the DLQ.
  */
 export const handler = middy<DynamoDBStreamEvent, unknown>()
   .use(injectLambdaContext(logger))
@@ -31,8 +43,16 @@ export const handler = middy<DynamoDBStreamEvent, unknown>()
       const ev = insertedEvent(record);
       if (!ev) return;
       const result = await scorePendingEvents(deps, ev.leadId, byLead.get(ev.leadId) ?? [ev.eventId]);
+      const enrollment = result.applied.length > 0 ? result.enrollment : pendingStart(result.after);
+      await followUpNurture(deps, { after: result.after, enrollment }, (error) =>
+        logger.warn('could not stop a nurture run; it ends at its next re-evaluation', {
+          leadId: ev.leadId,
+          error: error instanceof Error ? error.message : String(error),
+        }),
+      );
       if (result.applied.length === 0) return;
       metrics.addMetric('EventsScored', MetricUnit.Count, result.applied.length);
+      if (result.enrollment.start) metrics.addMetric('NurtureRunsStarted', MetricUnit.Count, 1);
       for (const t of result.transitions) {
         metrics.addMetric(`StageEntered_${t.to}`, MetricUnit.Count, 1);
         logger.info('stage changed', { leadId: ev.leadId, from: t.from, to: t.to, rule: t.rule });

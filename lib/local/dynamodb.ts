@@ -33,14 +33,38 @@ export async function startDynamoDbLocal(opts: { port: number; dataDir?: string 
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   child.stdout?.resume();
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-  const ready = await Promise.race([
-    waitForPort(opts.port, 30_000).then(() => true),
-    exited.then(() => false),
-  ]);
-  if (!ready) throw new Error(`DynamoDB Local exited before listening on ${opts.port}: ${stderr.slice(0, 500)}`);
+  const spawnFailed = new Promise<never>((_, rej) =>
+    child.once('error', (e: NodeJS.ErrnoException) =>
+      rej(
+        e.code === 'ENOENT'
+          ? new Error('DynamoDB Local needs Java 17 or later: install it, or put `java` on the PATH')
+          : new Error(`DynamoDB Local could not start: ${e.message}`),
+      ),
+    ),
+  );
+  // If this process ends without stop() (a crash, process.exit), the JVM must not outlive it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  let ready: boolean;
+  try {
+    ready = await Promise.race([
+      waitForPort(opts.port, 30_000).then(() => true),
+      exited.then(() => false),
+      spawnFailed,
+    ]);
+  } catch (e) {
+    process.off('exit', killOnExit);
+    child.kill('SIGKILL');
+    throw e;
+  }
+  if (!ready) {
+    process.off('exit', killOnExit);
+    throw new Error(`DynamoDB Local exited before listening on ${opts.port}: ${stderr.slice(0, 500)}`);
+  }
   return {
     endpoint: `http://127.0.0.1:${opts.port}`,
     stop: async () => {
+      process.off('exit', killOnExit);
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);

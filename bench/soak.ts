@@ -1,0 +1,540 @@
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context, DynamoDBStreamEvent } from 'aws-lambda';
+import { v5 as uuidv5 } from 'uuid';
+import { z } from 'zod';
+import { LEADLOOP_NAMESPACE } from '../lambdas/domain/capture.js';
+import { LeadEvent, type EventType } from '../lambdas/domain/events.js';
+import { Lead, StageTransition } from '../lambdas/domain/lead.js';
+import { keys } from '../lambdas/adapters/table-definition.js';
+import { insertedEvent } from '../lambdas/handlers/stream-records.js';
+import { ensureTable, startDynamoDbLocal } from '../lib/local/dynamodb.js';
+import { lambdaContext } from '../lib/local/lambda-context.js';
+import { freePort } from '../lib/local/ports.js';
+import { startStreamPoller } from '../lib/local/stream-poller.js';
+import { installFaults, referenceMismatches, seededRandom } from '../test/support/faults.js';
+
+/**
+ * Soak (issue 7 §3): tens of thousands of mixed events — form submissions (some double-clicked), event batches with
+ * in-batch duplicates and whole-batch replays, for a few hundred leads — through the real capture handlers with
+ * DynamoDB faults injected (throttling, 5xx, timeouts, lost responses, transaction conflicts), scored from the table's
+ * real stream by the real scoring handler through the local event source mapping (retries of failed batch items, a
+ * DLQ for records that exhaust them), plus a few poison event items. It ends by reconciling exactly: every event sent
+ * is stored once; events in = events applied + events in the DLQ; none both; every lead equal to a fault-free
+ * recomputation (`applyEvents` over exactly its applied events). Exits 1 on any mismatch.
+ *
+ *   npx tsx bench/soak.ts [--events 20000] [--fault-rate 0.05] [--leads 300] [--workers 8] [--poison 5] [--seed 1]
+ */
+
+const { values: args } = parseArgs({
+  options: {
+    events: { type: 'string', default: '20000' },
+    'fault-rate': { type: 'string', default: '0.05' },
+    leads: { type: 'string', default: '300' },
+    workers: { type: 'string', default: '8' },
+    poison: { type: 'string', default: '5' },
+    seed: { type: 'string', default: '1' },
+  },
+});
+const Options = z.object({
+  events: z.coerce.number().int().min(100),
+  faultRate: z.coerce.number().min(0).max(0.5),
+  leads: z.coerce.number().int().min(1),
+  workers: z.coerce.number().int().min(1).max(64),
+  poison: z.coerce.number().int().min(0),
+  seed: z.coerce.number().int(),
+});
+const opts = Options.parse({
+  events: args.events,
+  faultRate: args['fault-rate'],
+  leads: args.leads,
+  workers: args.workers,
+  poison: args.poison,
+  seed: args.seed,
+});
+
+const REGION = 'us-east-1';
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+const TABLE = 'leadloop-soak';
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+// --- the emulator, then the handlers (they read their configuration at import) --------------------------------------
+const port = await freePort();
+say(`soak: starting DynamoDB Local (in memory) on ${port} …`);
+const ddb = await startDynamoDbLocal({ port });
+const admin = new DynamoDBClient({ endpoint: ddb.endpoint, region: REGION, credentials });
+await ensureTable(admin, TABLE);
+const doc = DynamoDBDocumentClient.from(admin, { marshallOptions: { removeUndefinedValues: true } });
+Object.assign(process.env, {
+  DYNAMODB_ENDPOINT: ddb.endpoint,
+  TABLE_NAME: TABLE,
+  AWS_REGION: REGION,
+  AWS_ACCESS_KEY_ID: 'local',
+  AWS_SECRET_ACCESS_KEY: 'local',
+  // Faults make handlers log every 5xx; the figures below say what happened.
+  POWERTOOLS_LOG_LEVEL: 'SILENT',
+  POWERTOOLS_METRICS_DISABLED: 'true',
+  // Development mode makes Powertools write through the global console, whose warnings are filtered below.
+  POWERTOOLS_DEV: 'true',
+});
+// Scoring invocations that apply nothing have no metrics to publish, and Powertools says so on every one of them.
+const warn = console.warn.bind(console);
+console.warn = (...data: unknown[]) => {
+  if (typeof data[0] === 'string' && data[0].startsWith('No application metrics to publish')) return;
+  warn(...data);
+};
+const runtime = await import('../lambdas/adapters/runtime.js');
+const captureForm: (e: APIGatewayProxyEvent, c: Context) => Promise<APIGatewayProxyResult> = (
+  await import('../lambdas/handlers/capture-form.js')
+).handler;
+const captureEvents: (e: APIGatewayProxyEvent, c: Context) => Promise<APIGatewayProxyResult> = (
+  await import('../lambdas/handlers/capture-events.js')
+).handler;
+const scoreStream: (e: DynamoDBStreamEvent, c: Context) => Promise<unknown> = (
+  await import('../lambdas/handlers/score-stream.js')
+).handler;
+
+const faults = installFaults(runtime.dynamoDb, {
+  seed: opts.seed,
+  rate: opts.faultRate,
+  kinds: { throttle: 2, server: 2, timeout: 1, lostResponse: 2, conflict: 1 },
+});
+
+// --- scoring: the table's stream through the local event source mapping ---------------------------------------------
+const BatchResponse = z.object({ batchItemFailures: z.array(z.object({ itemIdentifier: z.string() })) });
+const isStreamEvent = (e: unknown): e is DynamoDBStreamEvent =>
+  typeof e === 'object' && e !== null && 'Records' in e && Array.isArray(e.Records);
+const scoring = { invocations: 0, thrown: 0, itemFailures: 0, pollerLog: [] as string[] };
+const poller = await startStreamPoller({
+  endpoint: ddb.endpoint,
+  region: REGION,
+  credentials,
+  tableName: TABLE,
+  functionName: 'leadloop-soak-score-stream',
+  retryAttempts: 3,
+  pollIntervalMs: 50,
+  log: (line) => scoring.pollerLog.push(line),
+  handler: async (event, context) => {
+    if (!isStreamEvent(event)) throw new Error('not a DynamoDB stream event');
+    scoring.invocations++;
+    try {
+      const response = await scoreStream(event, context);
+      const parsed = BatchResponse.safeParse(response ?? { batchItemFailures: [] });
+      if (parsed.success) scoring.itemFailures += parsed.data.batchItemFailures.length;
+      return response;
+    } catch (e) {
+      scoring.thrown++;
+      throw e;
+    }
+  },
+});
+
+// --- traffic -------------------------------------------------------------------------------------------------------
+const rnd = seededRandom(opts.seed * 7919 + 17);
+const pick = <T>(items: readonly T[]): T => {
+  const item = items[Math.floor(rnd() * items.length)];
+  if (item === undefined) throw new Error('pick from an empty list');
+  return item;
+};
+const DOMAINS = ['acme-builders.com', 'gmail.com', 'mercyhealth.org', 'northwind.io', 'contoso.dev'];
+const TITLES = ['CEO', 'VP Operations', 'Project Manager', 'Marketing Intern', 'Head of IT', 'Student'];
+const SIZES = ['1-10', '11-50', '51-200', '201-1000', '5000+'];
+const INDUSTRIES = ['Construction', 'Healthcare', 'Real Estate', 'Retail', 'SaaS'];
+const FORM_IDS = ['newsletter', 'content-download', 'webinar-registration', 'demo-request', 'contact'] as const;
+/** Event types with their share of traffic and typical properties. */
+const MIX: [EventType, number, () => Record<string, string | number | boolean>][] = [
+  ['page_viewed', 40, () => ({ url: `/blog/post-${Math.floor(rnd() * 50)}` })],
+  ['pricing_page_viewed', 7, () => ({ url: '/pricing' })],
+  ['content_download', 8, () => ({ asset: `guide-${Math.floor(rnd() * 10)}` })],
+  ['email_delivered', 10, () => ({ messageId: `m-${Math.floor(rnd() * 1e6)}` })],
+  ['email_opened', 14, () => ({ messageId: `m-${Math.floor(rnd() * 1e6)}`, machine: rnd() < 0.2 })],
+  ['email_clicked', 6, () => ({ link: 'https://leadloop.example/case-study' })],
+  ['webinar_registered', 3, () => ({ webinar: 'w-1' })],
+  ['webinar_attended', 2, () => ({ webinar: 'w-1' })],
+  ['chatbot_interaction', 3, () => ({})],
+  ['product_used', 2, () => ({ feature: 'import', count: Math.floor(rnd() * 5) })],
+  ['demo_requested', 1, () => ({})],
+  ['email_unsubscribed', 0.3, () => ({})],
+  ['email_bounced', 0.3, () => ({ bounceType: rnd() < 0.5 ? 'permanent' : 'transient' })],
+  ['email_complained', 0.1, () => ({})],
+  ['purchase', 0.2, () => ({ plan: 'team' })],
+];
+const MIX_TOTAL = MIX.reduce((s, [, w]) => s + w, 0);
+function randomEvent(): { type: EventType; properties: Record<string, string | number | boolean> } {
+  let x = rnd() * MIX_TOTAL;
+  for (const [type, w, props] of MIX) {
+    x -= w;
+    if (x < 0) return { type, properties: props() };
+  }
+  return { type: 'page_viewed', properties: {} };
+}
+
+interface SoakLead {
+  email: string;
+  leadId?: string;
+  profile: Record<string, string | boolean>;
+}
+const leads: SoakLead[] = Array.from({ length: opts.leads }, (_, i) => ({
+  email: `soak.${opts.seed}.${i}@${pick(DOMAINS)}`,
+  profile: {
+    firstName: `Lead${i}`,
+    jobTitle: pick(TITLES),
+    company: `Company ${i % 40}`,
+    companySize: pick(SIZES),
+    industry: pick(INDUSTRIES),
+    consent: rnd() < 0.8,
+  },
+}));
+
+const traffic = {
+  requests: 0,
+  serverErrors: 0,
+  formsSent: 0,
+  formRepeats: 0,
+  batchesSent: 0,
+  batchReplays: 0,
+  inBatchDuplicates: 0,
+  duplicatesReported: 0,
+};
+/** Every distinct event id the clients had acknowledged (202): what must be stored, exactly. */
+const expected = new Set<string>();
+let seq = 0;
+const nextId = () => String(++seq).padStart(9, '0');
+let remaining = opts.events;
+
+function apiEvent(
+  path: string,
+  formId: string | null,
+  headers: Record<string, string>,
+  body: string,
+): APIGatewayProxyEvent {
+  const resource = formId === null ? '/events' : '/forms/{formId}';
+  return {
+    resource,
+    path,
+    httpMethod: 'POST',
+    headers,
+    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    pathParameters: formId === null ? null : { formId },
+    stageVariables: null,
+    body,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'soak',
+      authorizer: null,
+      httpMethod: 'POST',
+      identity: {
+        accessKey: null,
+        accountId: null,
+        apiKey: formId === null ? 'soak' : null,
+        apiKeyId: null,
+        caller: null,
+        clientCert: null,
+        cognitoAuthenticationProvider: null,
+        cognitoAuthenticationType: null,
+        cognitoIdentityId: null,
+        cognitoIdentityPoolId: null,
+        principalOrgId: null,
+        sourceIp: '192.0.2.10',
+        user: null,
+        userAgent: 'soak',
+        userArn: null,
+      },
+      path,
+      protocol: 'HTTP/1.1',
+      requestId: `soak-${seq}`,
+      requestTimeEpoch: Date.now(),
+      resourceId: 'soak',
+      resourcePath: resource,
+      stage: 'soak',
+    },
+  };
+}
+
+/** A client that retries a 5xx with the same request until it gets an answer. */
+async function send(
+  handler: (e: APIGatewayProxyEvent, c: Context) => Promise<APIGatewayProxyResult>,
+  event: APIGatewayProxyEvent,
+): Promise<APIGatewayProxyResult> {
+  for (let attempt = 1; ; attempt++) {
+    traffic.requests++;
+    const result = await handler(event, lambdaContext({ functionName: 'soak', region: REGION, timeoutMs: 30_000 }));
+    if (result.statusCode < 500) return result;
+    traffic.serverErrors++;
+    if (attempt >= 50) throw new Error(`still ${result.statusCode} after ${attempt} attempts: ${result.body}`);
+    await new Promise((r) => setTimeout(r, Math.min(1000, 10 * 2 ** attempt) * rnd()));
+  }
+}
+
+const FormAnswer = z.object({ leadId: z.string(), status: z.literal('accepted') });
+const EventsAnswer = z.object({
+  accepted: z.number(),
+  duplicates: z.number(),
+  rejected: z.array(z.object({ index: z.number(), error: z.string() })),
+});
+
+async function submitForm(lead: SoakLead): Promise<void> {
+  const formId = lead.leadId === undefined && rnd() < 0.5 ? 'newsletter' : pick(FORM_IDS);
+  const key = `soak-form-${nextId()}`;
+  remaining--;
+  const event = apiEvent(
+    `/forms/${formId}`,
+    formId,
+    { 'Content-Type': 'application/json', 'Idempotency-Key': key },
+    JSON.stringify({ email: lead.email, ...lead.profile }),
+  );
+  const answer = FormAnswer.parse(JSON.parse((await send(captureForm, event)).body));
+  lead.leadId = answer.leadId;
+  expected.add(uuidv5(`form|${formId}|key|${key}`, LEADLOOP_NAMESPACE));
+  traffic.formsSent++;
+  if (rnd() < 0.1) {
+    // A double click: the same submission again, counted once.
+    traffic.formRepeats++;
+    FormAnswer.parse(JSON.parse((await send(captureForm, event)).body));
+  }
+}
+
+const sentBatches: string[] = [];
+async function sendBatch(own: SoakLead[]): Promise<void> {
+  const targets = Array.from({ length: 1 + Math.floor(rnd() * 4) }, () => pick(own));
+  const size = Math.min(remaining, 10 + Math.floor(rnd() * 80));
+  if (size < 1) return;
+  remaining -= size;
+  const items: Record<string, unknown>[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < size; i++) {
+    const lead = pick(targets);
+    const { type, properties } = randomEvent();
+    const eventId = `soak-e-${nextId()}`;
+    ids.push(eventId);
+    const who = lead.leadId !== undefined && rnd() < 0.3 ? { leadId: lead.leadId } : { email: lead.email };
+    items.push({ eventId, ...who, type, properties });
+    if (rnd() < 0.05 && items.length < 100) {
+      // The client's own retry inside the batch: the same event twice.
+      traffic.inBatchDuplicates++;
+      items.push({ eventId, ...who, type, properties });
+    }
+  }
+  const body = JSON.stringify({ events: items });
+  const answer = EventsAnswer.parse(
+    JSON.parse(
+      (await send(captureEvents, apiEvent('/events', null, { 'content-type': 'application/json' }, body))).body,
+    ),
+  );
+  if (answer.rejected.length > 0)
+    throw new Error(`valid events were rejected: ${JSON.stringify(answer.rejected.slice(0, 3))}`);
+  traffic.batchesSent++;
+  traffic.duplicatesReported += answer.duplicates;
+  for (const id of ids) expected.add(id);
+  sentBatches.push(body);
+  if (rnd() < 0.1) {
+    // A whole batch sent again (the client never saw the first answer): nothing new may be stored.
+    traffic.batchReplays++;
+    const again = EventsAnswer.parse(
+      JSON.parse(
+        (
+          await send(
+            captureEvents,
+            apiEvent('/events', null, { 'content-type': 'application/json' }, pick(sentBatches)),
+          )
+        ).body,
+      ),
+    );
+    traffic.duplicatesReported += again.duplicates;
+  }
+}
+
+/** A worker owns every `workers`-th lead, so one lead's traffic is sent in order (as one site backend would). */
+async function worker(w: number): Promise<void> {
+  const own = leads.filter((_, i) => i % opts.workers === w);
+  if (own.length === 0) return;
+  while (remaining > 0) {
+    const unknown = own.filter((l) => l.leadId === undefined);
+    if (unknown.length > 0 && rnd() < 0.5) await submitForm(pick(unknown));
+    else if (rnd() < 0.08) await submitForm(pick(own));
+    else await sendBatch(own);
+  }
+}
+
+/** Poison: stored event items whose properties break the event schema (they can only fail, and must end in the DLQ). */
+const poison = new Set<string>();
+async function writePoison(): Promise<void> {
+  for (let i = 0; i < opts.poison; i++) {
+    const known = leads.filter((l) => l.leadId !== undefined);
+    const lead = known.length > 0 ? pick(known) : undefined;
+    if (!lead?.leadId) continue;
+    const eventId = `soak-poison-${i}`;
+    const at = new Date().toISOString();
+    await doc.send(
+      new PutCommand({
+        TableName: TABLE,
+        Item: {
+          ...keys.event(lead.leadId, eventId),
+          entity: 'event',
+          eventId,
+          leadId: lead.leadId,
+          type: 'page_viewed',
+          occurredAt: at,
+          receivedAt: at,
+          source: 'api',
+          properties: { nested: { not: 'a scalar' } },
+        },
+      }),
+    );
+    poison.add(eventId);
+  }
+}
+
+say(
+  `soak: ${opts.events} events for ${opts.leads} leads, ${opts.workers} clients, fault rate ${opts.faultRate}, ${opts.poison} poison records, seed ${opts.seed}`,
+);
+const t0 = performance.now();
+const progress = setInterval(
+  () => say(`  … ${opts.events - Math.max(0, remaining)} events sent, ${scoring.invocations} scoring invocations`),
+  10_000,
+);
+let poisoned = false;
+await Promise.all([
+  ...Array.from({ length: opts.workers }, (_, w) => worker(w)),
+  (async () => {
+    while (remaining > opts.events / 2) await new Promise((r) => setTimeout(r, 100));
+    await writePoison();
+    poisoned = true;
+  })(),
+]);
+if (!poisoned) await writePoison();
+const tIngest = performance.now();
+await poller.drain({ timeoutMs: 30 * 60_000 });
+const tScored = performance.now();
+clearInterval(progress);
+faults.remove();
+await poller.stop();
+
+// --- reconciliation ----------------------------------------------------------------------------------------------
+const items: Record<string, unknown>[] = [];
+let start: Record<string, unknown> | undefined;
+do {
+  const out = await doc.send(new ScanCommand({ TableName: TABLE, ExclusiveStartKey: start, ConsistentRead: true }));
+  items.push(...(out.Items ?? []));
+  start = out.LastEvaluatedKey;
+} while (start);
+
+const byLead = new Map<
+  string,
+  { lead?: Lead; events: (LeadEvent & { appliedAt?: string })[]; history: StageTransition[] }
+>();
+const entry = (leadId: string) => {
+  let e = byLead.get(leadId);
+  if (!e) byLead.set(leadId, (e = { events: [], history: [] }));
+  return e;
+};
+const stored = new Map<string, { applied: boolean }>();
+const StoredEvent = LeadEvent.extend({ appliedAt: z.string().optional() });
+for (const item of items) {
+  const leadId = typeof item.pk === 'string' && item.pk.startsWith('LEAD#') ? item.pk.slice('LEAD#'.length) : undefined;
+  if (!leadId) continue;
+  if (item.entity === 'lead') entry(leadId).lead = Lead.parse(item);
+  else if (item.entity === 'stage') entry(leadId).history.push(StageTransition.parse(item));
+  else if (item.entity === 'event') {
+    const eventId = String(item.eventId);
+    stored.set(eventId, { applied: typeof item.appliedAt === 'string' });
+    const parsed = StoredEvent.safeParse(item);
+    if (parsed.success) entry(leadId).events.push(parsed.data);
+  }
+}
+const dlq = poller.deadLetters.map((d) => insertedEvent(d.record)?.eventId ?? `?${d.sequenceNumber}`);
+const dlqSet = new Set(dlq);
+const applied = [...stored].filter(([, s]) => s.applied).map(([id]) => id);
+const appliedSet = new Set(applied);
+
+const checks: [string, boolean, string][] = [];
+const check = (name: string, ok: boolean, detail = '') => checks.push([name, ok, detail]);
+const missing = [...expected].filter((id) => !stored.has(id));
+const extra = [...stored.keys()].filter((id) => !expected.has(id) && !poison.has(id));
+check(
+  'every acknowledged event stored exactly once (no loss, nothing invented)',
+  missing.length === 0 && extra.length === 0,
+  `missing ${missing.length}, unexpected ${extra.length}`,
+);
+check(
+  'events in = events applied + events in the DLQ',
+  stored.size === applied.length + dlqSet.size &&
+    [...stored.keys()].every((id) => appliedSet.has(id) || dlqSet.has(id)),
+  `${stored.size} = ${applied.length} + ${dlqSet.size}`,
+);
+check(
+  'no event both applied and dead-lettered',
+  applied.every((id) => !dlqSet.has(id)),
+);
+check(
+  'no record dead-lettered twice',
+  dlq.length === dlqSet.size,
+  `${dlq.length} dead letters, ${dlqSet.size} distinct`,
+);
+const collateral = [...dlqSet].filter((id) => !poison.has(id));
+check(
+  'the DLQ holds exactly the poison records',
+  collateral.length === 0 && [...poison].every((id) => dlqSet.has(id)),
+  `${collateral.length} good events dead-lettered${collateral.length ? ` (e.g. ${collateral.slice(0, 3).join(', ')})` : ''}`,
+);
+let mismatched = 0;
+const samples: string[] = [];
+let transitions = 0;
+for (const [leadId, e] of byLead) {
+  if (!e.lead) continue;
+  transitions += e.history.length;
+  const appliedEvents = e.events.filter((x) => x.appliedAt !== undefined).map(({ appliedAt: _, ...x }) => x);
+  const m = referenceMismatches(e.lead, e.history, appliedEvents);
+  if (m.length > 0) {
+    mismatched++;
+    if (samples.length < 3) samples.push(`${leadId}: ${m.slice(0, 2).join('; ')}`);
+  }
+}
+check(
+  'every lead equals its fault-free recomputation (no double apply, no half update)',
+  mismatched === 0,
+  `${mismatched} of ${byLead.size} leads differ${samples.length ? `\n      ${samples.join('\n      ')}` : ''}`,
+);
+
+// --- figures -------------------------------------------------------------------------------------------------------
+const s = (ms: number) => (ms / 1000).toFixed(1);
+const f = faults.stats();
+const stageCounts = new Map<string, number>();
+for (const e of byLead.values()) if (e.lead) stageCounts.set(e.lead.stage, (stageCounts.get(e.lead.stage) ?? 0) + 1);
+say('');
+say(
+  `events acknowledged   ${expected.size} distinct (+${traffic.inBatchDuplicates} in-batch duplicates, ${traffic.formRepeats} repeated forms, ${traffic.batchReplays} replayed batches; ${traffic.duplicatesReported} reported as duplicates)`,
+);
+say(
+  `ingest                ${s(tIngest - t0)} s, ${(expected.size / ((tIngest - t0) / 1000)).toFixed(0)} events/s, ${traffic.requests} requests (${traffic.formsSent} forms, ${traffic.batchesSent} batches)`,
+);
+say(
+  `scoring               drained ${s(tScored - tIngest)} s after ingest; end to end ${(applied.length / ((tScored - t0) / 1000)).toFixed(0)} events/s applied`,
+);
+say(
+  `SDK faults injected   ${f.attempts} attempts, ${Object.entries(f.injected)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ')}`,
+);
+say(
+  `retries               SDK: ${f.recoveredCalls} of ${f.faultedCalls} faulted calls recovered by its backoff; clients: ${traffic.serverErrors} 5xx answers retried; stream: ${scoring.itemFailures} batch items reported failed, ${scoring.thrown} whole-batch failures, ${scoring.invocations} invocations`,
+);
+say(
+  `DLQ                   ${dlqSet.size} (${[...dlqSet].filter((id) => poison.has(id)).length} poison, ${collateral.length} good events)`,
+);
+say(
+  `leads                 ${byLead.size}, ${transitions} stage transitions; ${[...stageCounts].map(([k, v]) => `${k} ${v}`).join(', ')}`,
+);
+say('');
+for (const [name, ok, detail] of checks) say(`${ok ? 'PASS' : 'FAIL'}  ${name}${detail ? ` — ${detail}` : ''}`);
+const failed = checks.filter(([, ok]) => !ok).length;
+say(failed === 0 ? '\nreconciled exactly' : `\n${failed} check(s) failed`);
+
+admin.destroy();
+await ddb.stop();
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,60 @@
+/**
+ * `npm run leadloop -- <command> [options]`: the operator's commands against the local stack (DESIGN §9). Each command
+ * lives in bin/commands/<command>.ts, exports a function that takes the remaining arguments and resolves to the exit
+ * code, and is imported only when run (some pull in the CDK).
+ */
+import { parseArgs } from 'node:util';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  simulate: {
+    summary: 'preview a scoring-model change: how many stored leads would change stage (writes nothing)',
+    load: async () => (await import('./commands/simulate.js')).simulate,
+  },
+  sweep: {
+    summary: 'run one requalification sweep now and print its summary',
+    load: async () => (await import('./commands/sweep.js')).sweep,
+  },
+  inject: {
+    summary: 'inject an SES event (bounce, complaint, open, click, unsubscribe) into a running local stack',
+    load: async () => (await import('./commands/inject.js')).inject,
+  },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    'usage: npm run leadloop -- <command> [options]   (<command> --help for its options)',
+    '',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args: argv.slice(0, 1),
+    allowPositionals: true,
+    strict: false,
+    options: { help: { type: 'boolean', short: 'h' } },
+  });
+  const name = positionals[0];
+  if (name === undefined || values.help) {
+    console.log(usage());
+    return name === undefined && !values.help ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`leadloop: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  return (await command.load())(argv.slice(1));
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error('leadloop:', e instanceof Error ? (e.stack ?? e.message) : e);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,216 @@
+/**
+ * `npm run leadloop -- sweep [options]`: runs one requalification sweep now (DESIGN §7) and prints its summary.
+ *
+ * With the local stack running (`npm start`), the sweep runs inside it (`POST /_local/sweep`): its clock, its table and
+ * its nurture state machines. Otherwise, or with `--direct`, `--endpoint` or `--table`, this process runs the
+ * synthesized "Requalify leads" state machine itself against that DynamoDB, on the local stack's simulated clock (read
+ * from its data dir) when there is one.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { z } from 'zod';
+import { scaledClock, systemClock, type Clock } from '../../lambdas/domain/clock.js';
+import { SweepCounts, type SweepSummary } from '../../lambdas/domain/sweep.js';
+
+const USAGE = `usage: npm run leadloop -- sweep [options]
+
+  --as-of <ISO-8601>   sweep as of this instant (default: now, on the local stack's simulated clock)
+  --json               print the summary as JSON
+  --url <base>         the running local stack (default http://127.0.0.1:$PORT, PORT defaulting to 3000)
+  --direct             run the sweep in this process, against DynamoDB, even if the stack is running
+  --endpoint <url>     DynamoDB endpoint for --direct (default http://127.0.0.1:$DYNAMODB_PORT, 8000)
+  --table <name>       table for --direct (default $TABLE_NAME or leadloop-local)
+  --data-dir <dir>     the local stack's data dir, for its clock (default $LEADLOOP_DATA_DIR or .leadloop)
+  --region <region>    (default $AWS_REGION or us-east-1)
+
+Exit code 0 when every shard was swept, 1 when some failed (their due leads stay due), 2 on bad usage.`;
+
+const Summary = z.object({
+  asOf: z.string(),
+  shards: z.number(),
+  failedShards: z.array(z.number()),
+  failed: z.number(),
+  counts: SweepCounts,
+  itemsReadPerLead: z.number(),
+});
+const FailedSweep = z.object({ error: z.string(), message: z.string(), summary: Summary.optional() });
+const SavedClock = z.object({ origin: z.iso.datetime(), daySeconds: z.number().positive() });
+
+type Outcome = { summary: SweepSummary; error?: string } | { unavailable: string };
+
+export async function sweep(argv: string[]): Promise<number> {
+  let values: ReturnType<typeof parseOptions>['values'];
+  try {
+    ({ values } = parseOptions(argv));
+  } catch (e) {
+    return usage(e instanceof Error ? e.message : String(e));
+  }
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const asOf = values['as-of'] === undefined ? undefined : new Date(values['as-of']);
+  if (asOf && Number.isNaN(asOf.getTime())) return usage('--as-of must be an ISO-8601 date-time');
+  const direct = values.direct === true || values.endpoint !== undefined || values.table !== undefined;
+
+  let outcome: Outcome | undefined;
+  if (!direct) {
+    const baseUrl = (values.url ?? `http://127.0.0.1:${process.env.PORT || 3000}`).replace(/\/+$/, '');
+    outcome = await viaStack(baseUrl, asOf);
+    if ('unavailable' in outcome) {
+      if (values.url !== undefined) {
+        console.error(`leadloop: ${outcome.unavailable}`);
+        return 1;
+      }
+      console.log(`(${outcome.unavailable}; sweeping DynamoDB directly)`);
+      outcome = undefined;
+    }
+  }
+  outcome ??= await inProcess({
+    endpoint: values.endpoint ?? `http://127.0.0.1:${process.env.DYNAMODB_PORT || 8000}`,
+    table: values.table ?? (process.env.TABLE_NAME || 'leadloop-local'),
+    region: values.region ?? (process.env.AWS_REGION || 'us-east-1'),
+    dataDir: resolve(values['data-dir'] ?? (process.env.LEADLOOP_DATA_DIR || '.leadloop')),
+    asOf,
+  });
+  if ('unavailable' in outcome) {
+    console.error(`leadloop: ${outcome.unavailable}`);
+    return 1;
+  }
+  console.log(values.json ? JSON.stringify(outcome.summary, null, 2) : describe(outcome.summary));
+  if (outcome.error) console.error(`leadloop: ${outcome.error}`);
+  return outcome.summary.failed > 0 || outcome.error ? 1 : 0;
+}
+
+function parseOptions(args: string[]) {
+  return parseArgs({
+    args,
+    options: {
+      'as-of': { type: 'string' },
+      json: { type: 'boolean' },
+      url: { type: 'string' },
+      direct: { type: 'boolean' },
+      endpoint: { type: 'string' },
+      table: { type: 'string' },
+      'data-dir': { type: 'string' },
+      region: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+function usage(problem: string): number {
+  console.error(`leadloop sweep: ${problem}\n\n${USAGE}`);
+  return 2;
+}
+
+/** Asks the running stack to sweep; `unavailable` when nothing answers or the stack has no sweep route. */
+async function viaStack(baseUrl: string, asOf: Date | undefined): Promise<Outcome> {
+  let res: Response;
+  try {
+    res = await fetch(`${baseUrl}/_local/sweep`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(asOf ? { asOf: asOf.toISOString() } : {}),
+    });
+  } catch {
+    return { unavailable: `no local stack answers at ${baseUrl}` };
+  }
+  const body: unknown = await res.json().catch(() => undefined);
+  if (res.status === 404) return { unavailable: `the stack at ${baseUrl} has no requalification schedule` };
+  if (res.ok) {
+    const summary = Summary.safeParse(body);
+    if (summary.success) return { summary: summary.data };
+  }
+  const failed = FailedSweep.safeParse(body);
+  if (failed.success && failed.data.summary) return { summary: failed.data.summary, error: failed.data.message };
+  return {
+    unavailable: `the sweep at ${baseUrl} failed (${res.status}): ${failed.success ? failed.data.message : JSON.stringify(body)}`,
+  };
+}
+
+/** Runs the synthesized state machine in this process, its handlers pointed at `table` on `endpoint`. */
+async function inProcess(opts: {
+  endpoint: string;
+  table: string;
+  region: string;
+  dataDir: string;
+  asOf: Date | undefined;
+}): Promise<Outcome> {
+  const client = new DynamoDBClient({
+    endpoint: opts.endpoint,
+    region: opts.region,
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  try {
+    await client.send(new DescribeTableCommand({ TableName: opts.table }));
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : String(e);
+    return {
+      unavailable: `no table ${opts.table} at ${opts.endpoint} (${reason}); start \`npm start\` or pass --endpoint and --table`,
+    };
+  } finally {
+    client.destroy();
+  }
+
+  const clock = localClock(join(opts.dataDir, 'clock.json'));
+  // The handler modules read these when the runner first imports them.
+  Object.assign(process.env, {
+    TABLE_NAME: opts.table,
+    DYNAMODB_ENDPOINT: opts.endpoint,
+    AWS_REGION: opts.region,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    ...(clock.settings && {
+      LEADLOOP_DAY_SECONDS: String(clock.settings.daySeconds),
+      LEADLOOP_CLOCK_ORIGIN: clock.settings.origin,
+    }),
+  });
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+  process.env.POWERTOOLS_TRACE_ENABLED ??= 'false';
+  process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
+  if (!process.env.NURTURE_STATE_MACHINES) {
+    console.log('(no NURTURE_STATE_MACHINES here: nurture stops and enrollments will fail and be counted)');
+  }
+
+  const { runSweep, SweepExecutionError } = await import('../../lib/local/requalification.js');
+  try {
+    const { summary } = await runSweep({ region: opts.region, asOf: opts.asOf ?? clock.clock.now() });
+    return { summary };
+  } catch (e) {
+    if (e instanceof SweepExecutionError && e.summary) return { summary: e.summary, error: e.message };
+    throw e;
+  }
+}
+
+/** The local stack's simulated clock, from the clock file it keeps in its data dir; real time without one. */
+function localClock(file: string): { clock: Clock; settings?: z.infer<typeof SavedClock> } {
+  if (!existsSync(file)) return { clock: systemClock };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return { clock: systemClock };
+  }
+  const saved = SavedClock.safeParse(raw);
+  if (!saved.success) return { clock: systemClock };
+  return { clock: scaledClock(saved.data.daySeconds, new Date(saved.data.origin)), settings: saved.data };
+}
+
+function describe(summary: SweepSummary): string {
+  const c = summary.counts;
+  const list = (r: Record<string, number>) =>
+    Object.entries(r)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || 'none';
+  return [
+    `Requalification sweep as of ${summary.asOf} (${summary.shards} shards${summary.failed ? `, ${summary.failed} failed: ${summary.failedShards.join(' ')}` : ''})`,
+    `  leads reviewed      ${c.reviewed}${c.skipped ? ` (+${c.skipped} re-scored meanwhile, left alone)` : ''}`,
+    `  stage changes       ${c.changed}: ${list(c.transitions)}`,
+    `  nurture             ${list(c.actions)}${c.actionFailures ? ` (${c.actionFailures} failed)` : ''}`,
+    `  items read          ${c.itemsRead} (${summary.itemsReadPerLead.toFixed(2)} per lead) in ${c.pages} queries, ${c.invocations} invocations`,
+  ].join('\n');
+}

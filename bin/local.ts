@@ -1,0 +1,118 @@
+/**
+ * `npm start`: the whole of Leadloop on this machine, no AWS account and no Docker (DESIGN §9). Settings come from
+ * the environment; see lib/local/settings.ts. Ctrl-C stops everything it started.
+ */
+import { isAbsolute, relative } from 'node:path';
+import { MissingHandlerError } from '../lib/local/handlers.js';
+import { nurtureService } from '../lib/local/nurture-service.js';
+import { isPortFree } from '../lib/local/ports.js';
+import { requalificationService } from '../lib/local/requalification.js';
+import { sesLoopbackService } from '../lib/local/ses-routes.js';
+import {
+  PORT_VARIABLES,
+  readSettings,
+  SettingsError,
+  type LocalSettings,
+  type PortSetting,
+} from '../lib/local/settings.js';
+import { DataDirInUseError, PortInUseError, startLocalStack, type LocalStack } from '../lib/local/stack.js';
+
+/** Prints one line and exits 1: for problems the user can fix, a stack trace only gets in the way. */
+function fail(message: string): never {
+  console.error(`leadloop: ${message}`);
+  process.exit(1);
+}
+
+function portTaken(port: number, setting: PortSetting): string {
+  const variable = PORT_VARIABLES[setting];
+  return `port ${port} is already in use; stop what is using it, or pick another port with ${variable} (e.g. ${variable}=${port + 1} npm start)`;
+}
+
+function banner(stack: LocalStack, settings: LocalSettings): string {
+  const inCwd = settings.dataDir ? relative(process.cwd(), settings.dataDir) : undefined;
+  const dataDir =
+    inCwd === undefined ? undefined : inCwd.startsWith('..') || isAbsolute(inCwd) ? settings.dataDir : inCwd || '.';
+  const day = settings.daySeconds === 86_400 ? 'real time' : `1 simulated day = ${settings.daySeconds} s`;
+  const q = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  const lines = [
+    '',
+    `Leadloop is running (${dataDir ? `data in ${dataDir}/` : 'in memory, nothing is kept'}; ${day})`,
+    '',
+    `  API and landing page   ${stack.url}`,
+    `  DynamoDB Local         ${stack.dynamoDbEndpoint}   table ${stack.tableName}`,
+    `  Local SES (sent mail)  ${stack.sesEndpoint}`,
+    `  Stream poller          new events are scored as they land`,
+    ...stack.services.flatMap((s) => s.describe.map((line) => `  ${line}`)),
+    '',
+    `  x-api-key    ${stack.apiKey}     (POST /events)`,
+    `  x-admin-key  ${stack.adminKey}   (GET /leads, /leads/{leadId}, export, DELETE)`,
+    '',
+    'Submit a first form, then read the lead back:',
+    '',
+    `  curl -i ${stack.url}/forms/demo-request -d email=ada@example.com -d firstName=Ada -d company=Analytical+Engines -d jobTitle=CTO -d consent=yes`,
+    `  curl -s ${q(`${stack.url}/leads?email=ada%40example.com`)} -H ${q(`x-admin-key: ${stack.adminKey}`)}`,
+    '',
+    'Ctrl-C stops everything.',
+    '',
+  ];
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  let settings: LocalSettings;
+  try {
+    settings = readSettings(process.env);
+  } catch (e) {
+    if (e instanceof SettingsError) fail(e.message);
+    throw e;
+  }
+  for (const setting of ['port', 'dynamoDbPort', 'sesPort', 'sfnPort'] as const) {
+    if (!(await isPortFree(settings[setting]))) fail(portTaken(settings[setting], setting));
+  }
+
+  console.log('Starting Leadloop (DynamoDB Local takes a few seconds)…');
+  let stack: LocalStack;
+  try {
+    stack = await startLocalStack({
+      port: settings.port,
+      dynamoDbPort: settings.dynamoDbPort,
+      sesPort: settings.sesPort,
+      apiKey: settings.apiKey,
+      adminKey: settings.adminKey,
+      daySeconds: settings.daySeconds,
+      ...(settings.dataDir ? { dataDir: settings.dataDir } : { inMemory: true }),
+      ...(settings.allowedOrigins && { allowedOrigins: settings.allowedOrigins }),
+      // Nurture first: its environment (the local Step Functions endpoint) is what the other handlers start with.
+      services: [nurtureService({ sfnPort: settings.sfnPort }), sesLoopbackService(), requalificationService()],
+    });
+  } catch (e) {
+    if (e instanceof PortInUseError) fail(portTaken(e.port, e.setting));
+    if (e instanceof DataDirInUseError || e instanceof MissingHandlerError) fail(e.message);
+    throw e;
+  }
+  console.log(banner(stack, settings));
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      console.error(`leadloop: ${signal} again, exiting without waiting`);
+      process.exit(1);
+    }
+    stopping = true;
+    console.log('\nStopping Leadloop…');
+    stack.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        console.error('leadloop: stopping failed:', e);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+main().catch((e: unknown) => {
+  console.error('leadloop: could not start:', e);
+  process.exit(1);
+});

@@ -1,0 +1,99 @@
+import type { Lead, NurtureState } from '../lead.js';
+import { trackStanding } from './evaluation.js';
+import { nurtureExecutionName } from './execution-name.js';
+import type { Track, TrackId } from './tracks.js';
+
+/** True if the lead meets every entry condition of the track. */
+export function meetsEntry(lead: Lead, track: Track): boolean {
+  const e = track.entry;
+  if (!e.stages.includes(lead.stage)) return false;
+  if (e.grades && !(lead.scores && e.grades.includes(lead.scores.grade))) return false;
+  if (e.minTotal !== undefined && !(lead.scores && lead.scores.total >= e.minTotal)) return false;
+  if (e.minEngagement !== undefined && !(lead.scores && lead.scores.engagement >= e.minEngagement)) return false;
+  return true;
+}
+
+/** True if marketing email may be sent to the lead at all (consent given, not suppressed). */
+export function isMailable(lead: Lead): boolean {
+  const s = lead.suppression;
+  return lead.consent?.marketing === true && !s.unsubscribed && !s.hardBounced && !s.complained;
+}
+
+/** The track a lead belongs in: the first (in the plan's order) whose entry criteria it meets, if it may be mailed. */
+export function chooseTrack(lead: Lead, tracks: readonly Track[]): Track | undefined {
+  if (!isMailable(lead)) return undefined;
+  return tracks.find((t) => meetsEntry(lead, t));
+}
+
+/** A run of a track, as the starter starts or stops it. */
+export interface NurtureRun {
+  track: TrackId;
+  executionName: string;
+}
+
+/** What the scoring pipeline does about nurture after a lead changed: start a run, stop one, both, or nothing. */
+export interface EnrollmentDecision {
+  start?: NurtureRun;
+  stop?: NurtureRun;
+}
+
+/**
+ * Enrollment after a scoring commit (`before` → `after`), at most one active track per lead:
+ * - a lead with no active run starts the track it belongs in, once per stage (the execution name is derived from
+ *   the lead, the track and `stageChangedAt`, so repeating the start is a no-op);
+ * - a stage change that moves the lead to another track stops the current run and starts the new one;
+ * - a lead that reached a hand-off stage keeps its run: the run re-evaluates after its wait, hands off to sales and
+ *   ends (no further mail goes out meanwhile: every touch re-checks the lead first);
+ * - a lead that no longer belongs in its track (disqualified, dormant, unsubscribed, no consent…) has its run
+ *   stopped.
+ */
+export function enrollmentDecision(
+  before: Lead | undefined,
+  after: Lead | undefined,
+  tracks: readonly Track[],
+): EnrollmentDecision {
+  const running = (l: Lead | undefined): NurtureRun | undefined =>
+    l?.nurture?.status === 'active' ? { track: l.nurture.track, executionName: l.nurture.executionName } : undefined;
+  if (!after) {
+    const was = running(before);
+    return was ? { stop: was } : {};
+  }
+  const current = running(after);
+  const currentTrack = current && tracks.find((t) => t.id === current.track);
+  if (current && currentTrack?.exit.handoffStages.includes(after.stage)) return {};
+
+  const target = chooseTrack(after, tracks);
+  if (!target) {
+    if (current && (!currentTrack || trackStanding(after, [], currentTrack) !== 'continue')) return { stop: current };
+    return {};
+  }
+  const start: NurtureRun = {
+    track: target.id,
+    executionName: nurtureExecutionName(after.leadId, target.id, after.stageChangedAt),
+  };
+  if (current) {
+    if (current.track === target.id) return {};
+    if (before && before.stage === after.stage) return {};
+    return { stop: current, start };
+  }
+  if (after.nurture?.executionName === start.executionName) return {};
+  return { start };
+}
+
+/** The lead with its nurture state updated for a decision (to persist with the lead, if the caller wants to now). */
+export function withEnrollment(lead: Lead, decision: EnrollmentDecision, now: Date): Lead {
+  if (decision.start) {
+    const nurture: NurtureState = {
+      track: decision.start.track,
+      executionName: decision.start.executionName,
+      status: 'active',
+      enrolledAt: now.toISOString(),
+      touchesSent: 0,
+    };
+    return { ...lead, nurture };
+  }
+  if (decision.stop && lead.nurture?.executionName === decision.stop.executionName) {
+    return { ...lead, nurture: { ...lead.nurture, status: 'stopped', nextTouchAt: undefined } };
+  }
+  return lead;
+}

@@ -1,0 +1,343 @@
+import { v5 as uuidv5 } from 'uuid';
+import type { Clock } from '../clock.js';
+import { DAY_MS } from '../clock.js';
+import { assertNever, ConflictError } from '../errors.js';
+import type { LeadEvent } from '../events.js';
+import type { Lead, NurtureState, StageTransition } from '../lead.js';
+import type { LeadRepository } from '../ports.js';
+import { ceilToSecond, touchEligibility } from './eligibility.js';
+import { reevaluate, trackStanding, type NurtureDecision } from './evaluation.js';
+import { RetryableError, MailRejectedError } from './errors.js';
+import { leadPromoted } from './lead-promoted.js';
+import type { LeadEventsPublisher, Mailer } from './ports.js';
+import type { EvaluateResult, HandoffResult, NurtureTaskInput, RecordFailureInput, TouchResult } from './steps.js';
+import { templateDataFor } from './template-data.js';
+import { touchAt, trackById, type NurturePlan } from './tracks.js';
+import { signUnsubscribeToken, unsubscribeUrl } from './unsubscribe-token.js';
+import { sesTemplateName, variantFor } from './variants.js';
+
+/** Namespace of the deterministic ids nurture derives (uuid v5). */
+export const NURTURE_ID_NAMESPACE = '5b0c8f0e-2f7c-4f57-9d0b-7c1c8e9a4d21';
+
+/** The id of the `email_sent` event of a run's touch: the same on every retry, so a touch is recorded (and sent) once. */
+export const sentEventId = (executionName: string, touch: number): string =>
+  uuidv5(`email_sent#${executionName}#${touch}`, NURTURE_ID_NAMESPACE);
+
+/** The id of a run's hand-off, carried by `LeadPromoted` as `promotionId`. */
+export const promotionId = (executionName: string): string => uuidv5(`handoff#${executionName}`, NURTURE_ID_NAMESPACE);
+
+/** How nurture mail is addressed and signed. */
+export interface NurtureMailSettings {
+  from: string;
+  configurationSetName: string;
+  /** Prefix of the SES template names (`<prefix>-<template>--<variant>`). */
+  templatePrefix: string;
+  /** The sender's postal address (required in commercial email), shown in every footer. */
+  mailingAddress: string;
+  /** The public site the emails link to (no trailing slash needed). */
+  siteUrl: string;
+  /** The public `/unsubscribe` route, e.g. `https://api.example.com/v1/unsubscribe`. */
+  unsubscribeBaseUrl: string;
+  unsubscribeSecret: string;
+}
+
+export interface NurtureDeps {
+  leads: LeadRepository;
+  clock: Clock;
+  mailer: Mailer;
+  publisher: LeadEventsPublisher;
+  plan: NurturePlan;
+  mail: NurtureMailSettings;
+  /**
+   * Disqualifies a lead as `unresponsive` (the lifecycle's rule, with its review date for the cool-off); a lead the
+   * rule does not apply to comes back unchanged with no transitions.
+   */
+  markUnresponsive: (lead: Lead, now: Date) => { lead: Lead; transitions: StageTransition[] };
+  /** Attempts at a lead write that loses optimistic-lock races before giving up with `RetryableError`. */
+  maxWriteAttempts?: number;
+}
+
+const iso = (d: Date): string => d.toISOString();
+/** Second-precise RFC 3339 (`2026-03-02T09:00:00Z`), as Step Functions wants wait timestamps. */
+const isoSeconds = (d: Date): string =>
+  ceilToSecond(d)
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z');
+
+const sendsOf = (events: readonly LeadEvent[], executionName: string): LeadEvent[] =>
+  events.filter((e) => e.type === 'email_sent' && e.properties.executionName === executionName);
+
+/**
+ * Re-reads the lead and writes `change(lead)` with the optimistic version check, retrying lost races. `change`
+ * returns undefined to write nothing. Returns the stored lead (or undefined if there is none).
+ */
+async function updateLead(
+  deps: NurtureDeps,
+  leadId: string,
+  change: (lead: Lead) => { lead: Lead; transitions?: StageTransition[] } | undefined,
+): Promise<Lead | undefined> {
+  const attempts = deps.maxWriteAttempts ?? 5;
+  for (let attempt = 1; ; attempt++) {
+    const lead = await deps.leads.getLead(leadId);
+    if (!lead) return undefined;
+    const next = change(lead);
+    if (!next) return lead;
+    const stored: Lead = { ...next.lead, version: lead.version + 1 };
+    try {
+      await deps.leads.commitScoring(stored, [], next.transitions ?? []);
+      return stored;
+    } catch (e) {
+      if (!(e instanceof ConflictError)) throw e;
+      if (attempt >= attempts) throw new RetryableError(`lead ${leadId} kept changing: ${e.message}`);
+    }
+  }
+}
+
+/** The lead's nurture state for this run, or a fresh one if it belongs to another (or no) run. */
+function runState(lead: Lead, input: NurtureTaskInput, now: Date): NurtureState {
+  if (lead.nurture?.executionName === input.executionName) return lead.nurture;
+  return {
+    track: input.track,
+    executionName: input.executionName,
+    status: 'active',
+    enrolledAt: iso(now),
+    touchesSent: 0,
+  };
+}
+
+/** True if this run may write the lead's nurture state (it is the lead's run, or the lead has no active one). */
+const ownsNurture = (lead: Lead, executionName: string): boolean =>
+  !lead.nurture || lead.nurture.executionName === executionName || lead.nurture.status !== 'active';
+
+/** Records on the lead that touch `touch` went out at `sentAt`. Idempotent: the counts come from the event log. */
+async function recordTouchOnLead(
+  deps: NurtureDeps,
+  input: NurtureTaskInput,
+  sentAt: Date,
+  waitDays: number,
+): Promise<void> {
+  await updateLead(deps, input.leadId, (lead) => {
+    if (!ownsNurture(lead, input.executionName)) return undefined;
+    const state = runState(lead, input, sentAt);
+    const nurture: NurtureState = {
+      ...state,
+      status: 'active',
+      touchesSent: Math.max(state.touchesSent, input.touch),
+      lastTouchAt: iso(sentAt),
+      nextTouchAt: iso(new Date(sentAt.getTime() + waitDays * DAY_MS)),
+    };
+    if (JSON.stringify(nurture) === JSON.stringify(lead.nurture)) return undefined;
+    return { lead: { ...lead, nurture } };
+  });
+}
+
+/** Marks this run's nurture state finished (or records it, if the run ended before its first send). */
+async function finishRun(
+  deps: NurtureDeps,
+  input: NurtureTaskInput,
+  status: 'completed' | 'stopped',
+  extra: (lead: Lead, now: Date) => { lead: Lead; transitions?: StageTransition[] } | undefined = () => undefined,
+): Promise<void> {
+  const now = deps.clock.now();
+  await updateLead(deps, input.leadId, (lead) => {
+    const changed = extra(lead, now);
+    const base = changed?.lead ?? lead;
+    if (!ownsNurture(lead, input.executionName)) return changed;
+    const nurture: NurtureState = { ...runState(lead, input, now), status, nextTouchAt: undefined };
+    if (!changed && JSON.stringify(nurture) === JSON.stringify(lead.nurture)) return undefined;
+    return { lead: { ...base, nurture }, transitions: changed?.transitions };
+  });
+}
+
+/**
+ * "Send <touch>": re-checks that the lead still belongs in the track, then eligibility (suppression, consent,
+ * frequency cap, send window), picks the industry variant, sends through the mail service with the configuration
+ * set, tags and one-click unsubscribe headers, and records `email_sent`.
+ *
+ * Once per touch: the `email_sent` event id derives from the run and the touch, and the log is checked before
+ * sending, so a retried task (a timeout after SES accepted the mail, a throttled Lambda) does not send twice. The
+ * remaining window is a crash between SES accepting the mail and the event write; there the mail may go twice.
+ */
+export async function sendTouch(deps: NurtureDeps, input: NurtureTaskInput): Promise<TouchResult> {
+  const track = trackById(deps.plan, input.track);
+  const touch = touchAt(track, input.touch);
+  const lead = await deps.leads.getLead(input.leadId);
+  const events = lead ? await deps.leads.listEvents(input.leadId) : [];
+  const standing = trackStanding(lead, events, track);
+  if (standing !== 'continue' || !lead) return { ...input, outcome: 'skipped', reason: standing };
+
+  const eventId = sentEventId(input.executionName, input.touch);
+  const already = events.find((e) => e.eventId === eventId);
+  if (already) {
+    await recordTouchOnLead(deps, input, new Date(already.occurredAt), touch.waitDays);
+    const messageId = already.properties.messageId;
+    return {
+      ...input,
+      outcome: 'sent',
+      reason: 'already_sent',
+      ...(typeof messageId === 'string' ? { messageId } : {}),
+    };
+  }
+
+  const now = deps.clock.now();
+  const eligibility = touchEligibility({ lead, events, policy: deps.plan.policy, now });
+  switch (eligibility.kind) {
+    case 'skip':
+      return { ...input, outcome: 'skipped', reason: eligibility.reason };
+    case 'defer':
+      return { ...input, outcome: 'deferred', reason: eligibility.reason, resumeAt: isoSeconds(eligibility.until) };
+    case 'send':
+      break;
+    default:
+      assertNever(eligibility);
+  }
+
+  const variant = variantFor(touch, lead.profile.industry, deps.plan.industries);
+  const templateName = sesTemplateName(deps.mail.templatePrefix, touch.template, variant);
+  const expires = new Date(now.getTime() + deps.plan.policy.unsubscribeLinkDays * DAY_MS);
+  const link = unsubscribeUrl(
+    deps.mail.unsubscribeBaseUrl,
+    signUnsubscribeToken(deps.mail.unsubscribeSecret, lead.leadId, expires),
+  );
+  let messageId: string;
+  try {
+    ({ messageId } = await deps.mailer.send({
+      to: lead.email,
+      from: deps.mail.from,
+      templateName,
+      templateData: templateDataFor(lead, {
+        unsubscribeUrl: link,
+        mailingAddress: deps.mail.mailingAddress,
+        siteUrl: deps.mail.siteUrl,
+      }),
+      configurationSetName: deps.mail.configurationSetName,
+      tags: { leadId: lead.leadId, track: track.id, touch: String(input.touch), template: touch.template, variant },
+      headers: [
+        { name: 'List-Unsubscribe', value: `<${link}>` },
+        { name: 'List-Unsubscribe-Post', value: 'List-Unsubscribe=One-Click' },
+      ],
+    }));
+  } catch (e) {
+    if (!(e instanceof MailRejectedError)) throw e;
+    return {
+      ...input,
+      outcome: 'failed',
+      reason: 'rejected',
+      template: touch.template,
+      variant,
+      error: { Error: e.code, Cause: e.message },
+    };
+  }
+  await deps.leads.appendEvent({
+    eventId,
+    leadId: lead.leadId,
+    type: 'email_sent',
+    occurredAt: iso(now),
+    receivedAt: iso(now),
+    source: 'nurture',
+    properties: {
+      track: track.id,
+      touch: input.touch,
+      template: touch.template,
+      variant,
+      templateName,
+      messageId,
+      executionName: input.executionName,
+    },
+  });
+  await recordTouchOnLead(deps, input, now, touch.waitDays);
+  return { ...input, outcome: 'sent', reason: 'sent', template: touch.template, variant, messageId };
+}
+
+/**
+ * "Re-evaluate lead": after the wait that follows a touch, decides the run's next step. An exhausted track with no
+ * engagement disqualifies the lead as `unresponsive` (a recorded stage transition); every ending records the run as
+ * finished on the lead.
+ */
+export async function evaluateLead(deps: NurtureDeps, input: NurtureTaskInput): Promise<EvaluateResult> {
+  const track = trackById(deps.plan, input.track);
+  touchAt(track, input.touch);
+  const lead = await deps.leads.getLead(input.leadId);
+  const events = lead ? await deps.leads.listEvents(input.leadId) : [];
+  const now = deps.clock.now();
+  let decision: NurtureDecision = reevaluate({
+    lead,
+    events,
+    track,
+    touch: input.touch,
+    executionName: input.executionName,
+    now,
+  });
+  // A retry after this run already disqualified the lead keeps the answer it gave the first time.
+  if (
+    decision === 'disqualified' &&
+    lead?.disqualification === 'unresponsive' &&
+    lead.nurture?.executionName === input.executionName
+  ) {
+    decision = 'unresponsive';
+  }
+  switch (decision) {
+    case 'next':
+    case 'promoted':
+    case 'gone':
+      break;
+    case 'unresponsive':
+      await finishRun(deps, input, 'completed', (current, at) => {
+        const marked = deps.markUnresponsive(current, at);
+        return marked.transitions.length > 0 ? marked : undefined;
+      });
+      break;
+    case 'completed':
+      await finishRun(deps, input, 'completed');
+      break;
+    case 'disqualified':
+    case 'unsubscribed':
+    case 'suppressed':
+    case 'no_consent':
+    case 'exited':
+      await finishRun(deps, input, 'stopped');
+      break;
+    default:
+      assertNever(decision);
+  }
+  return { ...input, decision };
+}
+
+/** "Hand off to sales": publishes `LeadPromoted` with the lead summary and score explanation, and ends the run. */
+export async function handOffToSales(deps: NurtureDeps, input: NurtureTaskInput): Promise<HandoffResult> {
+  const id = promotionId(input.executionName);
+  const lead = await deps.leads.getLead(input.leadId);
+  if (!lead) return { ...input, promotionId: id };
+  const events = await deps.leads.listEvents(input.leadId);
+  await deps.publisher.leadPromoted(
+    leadPromoted(lead, {
+      promotionId: id,
+      at: deps.clock.now(),
+      track: input.track,
+      executionName: input.executionName,
+      touchesSent: sendsOf(events, input.executionName).length,
+    }),
+  );
+  await finishRun(deps, input, 'completed');
+  return { ...input, promotionId: id };
+}
+
+/** "Record failure": a step failed for good; the run ends and the lead's nurture state says so. */
+export async function recordNurtureFailure(
+  deps: NurtureDeps,
+  input: RecordFailureInput,
+): Promise<RecordFailureInput & { recorded: boolean }> {
+  const task: NurtureTaskInput = {
+    leadId: input.leadId,
+    track: input.track,
+    executionName: input.executionName,
+    touch: 1,
+  };
+  const lead = await deps.leads.getLead(input.leadId);
+  if (lead) await finishRun(deps, task, 'stopped');
+  return {
+    ...input,
+    error: { Error: input.error.Error, Cause: input.error.Cause ?? '' },
+    recorded: lead !== undefined,
+  };
+}

@@ -1,0 +1,172 @@
+import { Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { EventBus } from 'aws-cdk-lib/aws-events';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
+import { LeadStore } from '../../lib/lead-store.js';
+import { handlerEntry, LeadloopFunction } from '../../lib/leadloop-function.js';
+import { NurtureWorkflows, TRACK_TAG } from '../../lib/nurture-workflows.js';
+import { logicalIdOf, testApp } from './synth.js';
+
+function build() {
+  const stack = new Stack(testApp(), 'NurtureTest', { env: { account: '123456789012', region: 'eu-west-1' } });
+  const { table } = new LeadStore(stack, 'LeadStore');
+  const bus = new EventBus(stack, 'Bus');
+  const nurture = new NurtureWorkflows(stack, 'Nurture', {
+    table,
+    configurationSetName: 'leadloop-test',
+    senderEmail: 'hello@news.example.com',
+    eventBus: bus,
+    unsubscribeUrl: 'https://api.example.com/v1/unsubscribe',
+    siteUrl: 'https://www.example.com',
+  });
+  const scorer = new LeadloopFunction(stack, 'Scorer', { entry: handlerEntry('score-stream') });
+  nurture.grantEnrollment(scorer);
+  const unsubscribe = new LeadloopFunction(stack, 'Unsubscribe', { entry: handlerEntry('unsubscribe') });
+  nurture.configureUnsubscribe(unsubscribe);
+  return { stack, nurture, bus, scorer, unsubscribe, template: Template.fromStack(stack) };
+}
+
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
+function statementsOf(template: Template, roleLogicalId: string): Statement[] {
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((p) => JSON.stringify(p.Properties.Roles).includes(`"${roleLogicalId}"`))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+}
+const actions = (s: Statement): string[] => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const roleOf = (fn: LeadloopFunction): string => logicalIdOf(fn.role ?? fn);
+
+describe('NurtureWorkflows', () => {
+  let b: ReturnType<typeof build>;
+  beforeAll(() => {
+    b = build();
+  }, 120_000);
+
+  it('has one Standard state machine per track, tagged with its track', () => {
+    const machines = b.template.findResources('AWS::StepFunctions::StateMachine');
+    expect(Object.keys(machines)).toHaveLength(DEFAULT_NURTURE_PLAN.tracks.length);
+    for (const track of DEFAULT_NURTURE_PLAN.tracks) {
+      b.template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+        StateMachineType: 'STANDARD',
+        Tags: Match.arrayWith([{ Key: TRACK_TAG, Value: track.id }]),
+      });
+    }
+    expect(Object.keys(b.nurture.stateMachines).sort()).toEqual(DEFAULT_NURTURE_PLAN.tracks.map((t) => t.id).sort());
+  });
+
+  it('logs every execution event (with data) to its own log group and traces with X-Ray', () => {
+    for (const machine of Object.values(b.template.findResources('AWS::StepFunctions::StateMachine'))) {
+      expect(machine.Properties.TracingConfiguration).toEqual({ Enabled: true });
+      expect(machine.Properties.LoggingConfiguration).toMatchObject({
+        Level: 'ALL',
+        IncludeExecutionData: true,
+        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [expect.any(String), 'Arn'] } } }],
+      });
+    }
+    b.template.resourceCountIs('AWS::Logs::LogGroup', 3 + 4 + 2);
+  });
+
+  it('retries transient failures with backoff and routes every other failure to "Record failure"', () => {
+    for (const machine of Object.values(b.template.findResources('AWS::StepFunctions::StateMachine'))) {
+      const text = JSON.stringify(machine.Properties.DefinitionString);
+      expect(text).toContain('\\"RetryableError\\"');
+      expect(text).toContain('\\"Lambda.TooManyRequestsException\\"');
+      expect(text).toContain('\\"BackoffRate\\":2');
+      expect(text).toContain('\\"Next\\":\\"Record failure\\"');
+    }
+  });
+
+  it('deploys every template of every track as an SES template', () => {
+    const templates = Object.values(b.template.findResources('AWS::SES::Template')).map(
+      (t) => t.Properties.Template.TemplateName,
+    );
+    expect(templates).toHaveLength(b.nurture.templates.length);
+    expect(templates).toEqual(
+      expect.arrayContaining([
+        'leadloop-newsletter-1--default',
+        'leadloop-case-study-2--healthcare',
+        'leadloop-testimonial-2--default',
+      ]),
+    );
+  });
+
+  it('lets only the send function send email: from the sender, with our configuration set and templates', () => {
+    const send = statementsOf(b.template, roleOf(b.nurture.functions.touch)).filter((s) =>
+      actions(s).some((a) => a.startsWith('ses:')),
+    );
+    expect(send).toHaveLength(1);
+    const [statement] = send;
+    expect(actions(statement ?? { Action: [], Resource: [], Effect: '' }).sort()).toEqual([
+      'ses:SendEmail',
+      'ses:SendTemplatedEmail',
+    ]);
+    const resources = JSON.stringify(statement?.Resource);
+    expect(resources).toContain(':identity/hello@news.example.com');
+    expect(resources).toContain(':identity/news.example.com');
+    expect(resources).toContain(':configuration-set/leadloop-test');
+    expect(resources).toContain(':template/leadloop-case-study-1--real-estate');
+    expect(resources).not.toContain('"*"');
+    expect(statement?.Condition).toEqual({ StringEquals: { 'ses:FromAddress': 'hello@news.example.com' } });
+    for (const fn of [
+      b.nurture.functions.evaluate,
+      b.nurture.functions.handoff,
+      b.nurture.functions.recordFailure,
+      b.scorer,
+      b.unsubscribe,
+    ]) {
+      expect(
+        statementsOf(b.template, roleOf(fn))
+          .flatMap(actions)
+          .filter((a) => a.startsWith('ses:')),
+      ).toEqual([]);
+    }
+  });
+
+  it('lets only the hand-off function publish, and only to the given bus', () => {
+    const put = statementsOf(b.template, roleOf(b.nurture.functions.handoff)).filter((s) =>
+      actions(s).includes('events:PutEvents'),
+    );
+    expect(put).toEqual([expect.objectContaining({ Resource: { 'Fn::GetAtt': [logicalIdOf(b.bus), 'Arn'] } })]);
+    expect(statementsOf(b.template, roleOf(b.nurture.functions.touch)).flatMap(actions)).not.toContain(
+      'events:PutEvents',
+    );
+  });
+
+  it('lets the enrolling function start and stop runs of these state machines only, and tells it their ARNs', () => {
+    const statements = statementsOf(b.template, roleOf(b.scorer));
+    const start = JSON.stringify(
+      statements.filter((s) => actions(s).includes('states:StartExecution')).map((s) => s.Resource),
+    );
+    for (const sm of Object.values(b.nurture.stateMachines)) expect(start).toContain(logicalIdOf(sm));
+    expect(start).not.toContain('"*"');
+    expect(JSON.stringify(statements.filter((s) => actions(s).includes('states:StopExecution')))).toContain(
+      ':execution:',
+    );
+    const fn = b.template.findResources('AWS::Lambda::Function')[logicalIdOf(b.scorer)];
+    expect(JSON.stringify(fn?.Properties.Environment.Variables.NURTURE_STATE_MACHINES)).toContain('newsletter');
+  });
+
+  it('gives the send function and the unsubscribe route the same signing secret, and the send function its settings', () => {
+    const env = (fn: LeadloopFunction) =>
+      b.template.findResources('AWS::Lambda::Function')[logicalIdOf(fn)]?.Properties.Environment.Variables;
+    const touch = env(b.nurture.functions.touch);
+    expect(touch).toMatchObject({
+      SENDER_EMAIL: 'hello@news.example.com',
+      SES_CONFIGURATION_SET: 'leadloop-test',
+      UNSUBSCRIBE_BASE_URL: 'https://api.example.com/v1/unsubscribe',
+      NURTURE_SITE_URL: 'https://www.example.com',
+    });
+    expect(JSON.stringify(touch.UNSUBSCRIBE_SECRET)).toContain(logicalIdOf(b.nurture.unsubscribeSecret));
+    expect(env(b.unsubscribe).UNSUBSCRIBE_SECRET).toEqual(touch.UNSUBSCRIBE_SECRET);
+    expect(env(b.nurture.functions.evaluate).UNSUBSCRIBE_SECRET).toBeUndefined();
+  });
+
+  it('has no unacknowledged cdk-nag (AWS Solutions) findings', () => {
+    const findings = new AwsSolutionsChecks()
+      .validateScope(b.stack)
+      .violations.flatMap((v) => v.violatingResources.map((r) => `${v.severity} ${v.ruleName} at ${r.constructPath}`))
+      .filter((f) => f.includes('/Nurture/') || f.includes('/Scorer') || f.includes('/Unsubscribe'));
+    expect(findings).toEqual([]);
+  });
+});

@@ -1,0 +1,686 @@
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DescribeStreamCommand,
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+} from '@aws-sdk/client-dynamodb-streams';
+import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import type {
+  APIGatewayProxyEvent,
+  APIGatewayProxyResult,
+  Context,
+  DynamoDBRecord,
+  DynamoDBStreamEvent,
+} from 'aws-lambda';
+import { v5 as uuidv5 } from 'uuid';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { z } from 'zod';
+import { LEADLOOP_NAMESPACE } from '../../lambdas/domain/capture.js';
+import { LeadEvent } from '../../lambdas/domain/events.js';
+import { keys } from '../../lambdas/adapters/table-definition.js';
+import { insertedEvent } from '../../lambdas/handlers/stream-records.js';
+import { lambdaContext } from '../../lib/local/lambda-context.js';
+import { toLambdaRecord } from '../../lib/local/stream-poller.js';
+import { testRepository, uniqueEmail } from '../support/dynamo.js';
+import {
+  installFaults,
+  referenceMismatches,
+  retryGaps,
+  seededRandom,
+  type Call,
+  type FaultInjector,
+  type FaultOptions,
+} from '../support/faults.js';
+
+/**
+ * Issue 7 §3 against DynamoDB Local: the capture handlers and the scoring handler with DynamoDB faults injected
+ * (throttling, 5xx, timeouts, lost responses, transaction conflicts) show that the SDK retries with backoff, that no
+ * event is lost or applied twice, that no lead is left half-updated, and that a poison record fails alone.
+ *
+ * Every "container" below is a fresh import of the handler modules (their own runtime singletons and SDK client),
+ * as separate Lambda containers would be; faults are installed on that container's `runtime.dynamoDb`.
+ */
+
+const REGION = 'us-east-1';
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+const endpoint = process.env.DYNAMODB_ENDPOINT ?? '';
+const tableName = process.env.TABLE_NAME ?? '';
+
+// Quiet logs and metrics: thousands of invocations would otherwise flood the output. Set before any handler import.
+process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+
+type Runtime = typeof import('../../lambdas/adapters/runtime.js');
+type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
+
+interface Container {
+  runtime: Runtime;
+  form: ApiHandler;
+  events: ApiHandler;
+  score: (event: DynamoDBStreamEvent, context: Context) => Promise<unknown>;
+}
+
+/** A cold start: fresh handler modules with their own clients. */
+async function container(): Promise<Container> {
+  vi.resetModules();
+  const runtime = await import('../../lambdas/adapters/runtime.js');
+  const form = await import('../../lambdas/handlers/capture-form.js');
+  const events = await import('../../lambdas/handlers/capture-events.js');
+  const score = await import('../../lambdas/handlers/score-stream.js');
+  return { runtime, form: form.handler, events: events.handler, score: score.handler };
+}
+
+const context = (name: string): Context => lambdaContext({ functionName: name, region: REGION, timeoutMs: 30_000 });
+
+/** An API Gateway (REST, proxy integration) event for a POST. */
+function post(
+  path: string,
+  pathParameters: Record<string, string> | null,
+  headers: Record<string, string>,
+  body: string,
+): APIGatewayProxyEvent {
+  return {
+    resource: pathParameters ? '/forms/{formId}' : path,
+    path,
+    httpMethod: 'POST',
+    headers,
+    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
+    queryStringParameters: null,
+    multiValueQueryStringParameters: null,
+    pathParameters,
+    stageVariables: null,
+    body,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'faults',
+      authorizer: null,
+      httpMethod: 'POST',
+      identity: {
+        accessKey: null,
+        accountId: null,
+        apiKey: null,
+        apiKeyId: null,
+        caller: null,
+        clientCert: null,
+        cognitoAuthenticationProvider: null,
+        cognitoAuthenticationType: null,
+        cognitoIdentityId: null,
+        cognitoIdentityPoolId: null,
+        principalOrgId: null,
+        sourceIp: '203.0.113.7',
+        user: null,
+        userAgent: 'faults-test',
+        userArn: null,
+      },
+      path,
+      protocol: 'HTTP/1.1',
+      requestId: `req-${Math.random().toString(36).slice(2)}`,
+      requestTimeEpoch: Date.now(),
+      resourceId: 'faults',
+      resourcePath: pathParameters ? '/forms/{formId}' : path,
+      stage: 'test',
+    },
+  };
+}
+
+const formPost = (formId: string, body: Record<string, unknown>, idempotencyKey: string) =>
+  post(
+    `/forms/${formId}`,
+    { formId },
+    { 'Content-Type': 'application/json', 'Idempotency-Key': idempotencyKey },
+    JSON.stringify(body),
+  );
+const eventsPost = (events: unknown[]) =>
+  post('/events', null, { 'content-type': 'application/json', 'x-api-key': 'k' }, JSON.stringify({ events }));
+
+/** Sends like a well-behaved client: a 5xx is retried (same request), anything else is the answer. */
+async function sendWithRetries(
+  handler: ApiHandler,
+  event: APIGatewayProxyEvent,
+  name: string,
+): Promise<{ result: APIGatewayProxyResult; serverErrors: number }> {
+  let serverErrors = 0;
+  for (;;) {
+    const result = await handler(event, context(name));
+    if (result.statusCode < 500 || serverErrors >= 10) return { result, serverErrors };
+    serverErrors++;
+    await new Promise((r) => setTimeout(r, 20 * serverErrors));
+  }
+}
+
+const BatchResponse = z.object({ batchItemFailures: z.array(z.object({ itemIdentifier: z.string() })) });
+const EventsAnswer = z.object({
+  accepted: z.number(),
+  duplicates: z.number(),
+  rejected: z.array(z.object({ index: z.number(), error: z.string() })),
+});
+
+/** The id captureForm derives for a submission with an Idempotency-Key. */
+const formEventId = (formId: string, key: string) => uuidv5(`form|${formId}|key|${key}`, LEADLOOP_NAMESPACE);
+
+const { repo, doc } = testRepository();
+const ddb = new DynamoDBClient({ endpoint, region: REGION, credentials });
+const streams = new DynamoDBStreamsClient({ endpoint, region: REGION, credentials });
+
+afterAll(() => {
+  ddb.destroy();
+  streams.destroy();
+});
+
+/** The table stream's event inserts for the given leads, in stream order, as Lambda would deliver them. */
+async function streamRecordsFor(leadIds: ReadonlySet<string>): Promise<DynamoDBRecord[]> {
+  const arn = (await ddb.send(new DescribeTableCommand({ TableName: tableName }))).Table?.LatestStreamArn;
+  if (!arn) throw new Error('the test table has no stream');
+  const shardIds: string[] = [];
+  let start: string | undefined;
+  do {
+    const out = await streams.send(new DescribeStreamCommand({ StreamArn: arn, ExclusiveStartShardId: start }));
+    for (const s of out.StreamDescription?.Shards ?? []) if (s.ShardId) shardIds.push(s.ShardId);
+    start = out.StreamDescription?.LastEvaluatedShardId;
+  } while (start);
+  const records: DynamoDBRecord[] = [];
+  for (const shardId of shardIds) {
+    let iterator = (
+      await streams.send(
+        new GetShardIteratorCommand({ StreamArn: arn, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }),
+      )
+    ).ShardIterator;
+    while (iterator) {
+      const page = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
+      const raw = page.Records ?? [];
+      for (const r of raw) {
+        const record = toLambdaRecord(r, arn, REGION);
+        const ev = insertedEvent(record);
+        if (ev && leadIds.has(ev.leadId)) records.push(record);
+      }
+      if (raw.length === 0) break;
+      iterator = page.NextShardIterator;
+    }
+  }
+  return records;
+}
+
+const sequenceOf = (r: DynamoDBRecord): string => r.dynamodb?.SequenceNumber ?? '';
+
+interface Delivery {
+  invocations: number;
+  /** Records reported failed (each report counts once). */
+  failedReports: number;
+  deadLetters: { record: DynamoDBRecord; reason: string }[];
+}
+
+/**
+ * Feeds records to the scoring handler as Lambda's event source mapping does for a stream shard: in batches, resuming
+ * from the first failed record of a partial batch response, a record that fails `maxAttempts` times set aside in a
+ * DLQ; and, being at-least-once, sometimes delivering a batch that already succeeded a second time.
+ */
+async function deliver(
+  c: Container,
+  records: DynamoDBRecord[],
+  o: { batchSize?: number; maxAttempts?: number; redeliverRate?: number; seed?: number } = {},
+): Promise<Delivery> {
+  const batchSize = o.batchSize ?? 25;
+  const maxAttempts = o.maxAttempts ?? 6;
+  const rnd = seededRandom(o.seed ?? 1);
+  const attempts = new Map<string, number>();
+  const out: Delivery = { invocations: 0, failedReports: 0, deadLetters: [] };
+  const invoke = async (batch: DynamoDBRecord[]): Promise<{ index: number; reason: string } | undefined> => {
+    out.invocations++;
+    try {
+      const response = BatchResponse.parse(
+        (await c.score({ Records: batch }, context('score-stream'))) ?? { batchItemFailures: [] },
+      );
+      if (response.batchItemFailures.length === 0) return undefined;
+      out.failedReports += response.batchItemFailures.length;
+      const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+      return { index: batch.findIndex((r) => failed.has(sequenceOf(r))), reason: 'reported in batchItemFailures' };
+    } catch (e) {
+      out.failedReports += batch.length;
+      return { index: 0, reason: e instanceof Error ? e.message : String(e) };
+    }
+  };
+  let pos = 0;
+  while (pos < records.length) {
+    const batch = records.slice(pos, pos + batchSize);
+    const failure = await invoke(batch);
+    if (!failure) {
+      if (rnd() < (o.redeliverRate ?? 0)) await invoke(batch);
+      pos += batch.length;
+      continue;
+    }
+    pos += Math.max(0, failure.index);
+    const record = records[pos];
+    if (!record) break;
+    const n = (attempts.get(sequenceOf(record)) ?? 0) + 1;
+    attempts.set(sequenceOf(record), n);
+    if (n >= maxAttempts) {
+      out.deadLetters.push({ record, reason: failure.reason });
+      pos++;
+    }
+  }
+  return out;
+}
+
+/**
+ * Per lead: the events stored (valid ones; a poison item is left out), those marked applied, and how the lead differs
+ * from the fault-free reference.
+ */
+async function audit(leadIds: Iterable<string>) {
+  const leads = [];
+  for (const leadId of leadIds) {
+    const lead = await repo.getLead(leadId);
+    if (!lead) throw new Error(`lead ${leadId} is missing`);
+    const raw = (await repo.partitionItems(leadId)).filter((i) => i.entity === 'event');
+    const events = raw.flatMap((i) => {
+      const parsed = StoredEvent.safeParse(i);
+      return parsed.success ? [parsed.data] : [];
+    });
+    const applied = events.filter((e) => e.appliedAt !== undefined).map(({ appliedAt: _, ...e }) => e);
+    const history = await repo.stageHistory(leadId);
+    leads.push({ lead, events, applied, mismatches: referenceMismatches(lead, history, applied) });
+  }
+  return leads;
+}
+
+const StoredEvent = LeadEvent.extend({ appliedAt: z.string().optional() });
+
+/** One lead's traffic: a batch of web events (creating the lead), then a form submission. Ids are fixed up front. */
+function workload(tag: string, rnd: () => number) {
+  const email = uniqueEmail(tag.toLowerCase());
+  const types = [
+    'page_viewed',
+    'pricing_page_viewed',
+    'content_download',
+    'webinar_attended',
+    'email_opened',
+    'email_clicked',
+    'chatbot_interaction',
+  ];
+  const n = 6 + Math.floor(rnd() * 6);
+  const events = Array.from({ length: n }, (_, i) => ({
+    eventId: `${tag}-${i}-${Math.floor(rnd() * 1e9).toString(36)}`,
+    email,
+    type: types[Math.floor(rnd() * types.length)] ?? 'page_viewed',
+    properties: { url: `/page/${i}` },
+  }));
+  // A client that retried inside its own batch: the first event appears twice.
+  const batch = [...events, ...(events[0] ? [events[0]] : [])];
+  const formIds = ['demo-request', 'contact', 'content-download', 'webinar-registration'] as const;
+  const formId = formIds[Math.floor(rnd() * formIds.length)] ?? 'contact';
+  const key = `${tag}-${Math.floor(rnd() * 1e9).toString(36)}`;
+  const form = {
+    email,
+    firstName: 'Ada',
+    jobTitle: rnd() < 0.5 ? 'VP Operations' : 'Marketing Intern',
+    company: 'Acme',
+    companySize: '201-1000',
+    consent: true,
+  };
+  return {
+    email,
+    batch,
+    formId,
+    key,
+    form,
+    expected: new Set([...events.map((e) => e.eventId), formEventId(formId, key)]),
+  };
+}
+
+type Workload = ReturnType<typeof workload>;
+
+/** Sends one workload through the capture handlers, retrying 5xx like a client would. */
+async function capture(
+  c: Container,
+  w: Workload,
+): Promise<{ leadId: string; serverErrors: number; answers: z.infer<typeof EventsAnswer>[] }> {
+  const ev = await sendWithRetries(c.events, eventsPost(w.batch), 'capture-events');
+  expect(ev.result.statusCode).toBe(202);
+  const answer = EventsAnswer.parse(JSON.parse(ev.result.body));
+  const fm = await sendWithRetries(c.form, formPost(w.formId, w.form, w.key), 'capture-form');
+  expect(fm.result.statusCode).toBe(202);
+  const leadId = await repo.findLeadIdByEmail(w.email);
+  if (!leadId) throw new Error(`no lead for ${w.email}`);
+  expect(z.object({ leadId: z.string() }).parse(JSON.parse(fm.result.body)).leadId).toBe(leadId);
+  return { leadId, serverErrors: ev.serverErrors + fm.serverErrors, answers: [answer] };
+}
+
+const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
+
+describe('DynamoDB faults: capture', () => {
+  /** A fresh container (so a fresh SDK retry quota) with faults installed on its DynamoDB client. */
+  async function faulty(o: FaultOptions): Promise<{ c: Container; f: FaultInjector }> {
+    const c = await container();
+    return { c, f: installFaults(c.runtime.dynamoDb, o) };
+  }
+  const identityLookup = (call: Call) =>
+    call.command === 'GetItemCommand' && JSON.stringify(call.input).includes('"EMAIL#');
+
+  it('retries 5xx and throttling with growing, jittered backoff until the call succeeds', async () => {
+    // Every identity lookup fails three times, then goes through on the SDK's fourth and last attempt.
+    const { c, f } = await faulty({
+      seed: 7,
+      rate: 1,
+      kinds: { server: 1 },
+      maxFaultsPerCall: 3,
+      maxCalls: 10,
+      select: identityLookup,
+    });
+    const rnd = seededRandom(11);
+    const results = await Promise.all(Array.from({ length: 5 }, (_, i) => capture(c, workload(`backoff${i}`, rnd))));
+    f.remove();
+    expect(results.every((r) => r.serverErrors === 0)).toBe(true);
+    const calls = f.faultedCalls();
+    expect(calls).toHaveLength(10);
+    for (const call of calls) {
+      expect(call.attempts.map((a) => a.attempt)).toEqual([1, 2, 3, 4]);
+      expect(call.attempts.map((a) => a.fault)).toEqual(['server', 'server', 'server', undefined]);
+      expect(call.recovered).toBe(true);
+    }
+    // Full jitter over an exponential base: the third pause is drawn from a range four times the first one's.
+    const gaps = calls.map(retryGaps);
+    const [g1, g3] = [mean(gaps.map((g) => g[0] ?? 0)), mean(gaps.map((g) => g[2] ?? 0))];
+    expect(g3).toBeGreaterThan(g1);
+
+    // Throttling backs off from a much larger base than a 5xx does.
+    const t = await faulty({
+      seed: 8,
+      rate: 1,
+      kinds: { throttle: 1 },
+      maxFaultsPerCall: 1,
+      maxCalls: 8,
+      select: identityLookup,
+    });
+    await Promise.all(Array.from({ length: 4 }, (_, i) => capture(t.c, workload(`throttle${i}`, rnd))));
+    t.f.remove();
+    const throttled = t.f.faultedCalls();
+    expect(throttled).toHaveLength(8);
+    expect(throttled.every((call) => call.recovered && call.attempts.length === 2)).toBe(true);
+    expect(mean(throttled.map((call) => retryGaps(call)[0] ?? 0))).toBeGreaterThan(2 * g1);
+  }, 60_000);
+
+  it('records every form and event exactly once through throttling, 5xx, timeouts and lost responses', async () => {
+    const { c, f } = await faulty({
+      seed: 42,
+      rate: 0.15,
+      kinds: { throttle: 1, server: 2, timeout: 2, lostResponse: 3 },
+    });
+    const rnd = seededRandom(43);
+    const loads = Array.from({ length: 14 }, (_, i) => workload(`capture${i}`, rnd));
+    const captured = await Promise.all(loads.map((w) => capture(c, w)));
+    f.pause();
+
+    const stats = f.stats();
+    expect(stats.injected.lostResponse).toBeGreaterThan(0);
+    expect(stats.injected.throttle + stats.injected.server + stats.injected.timeout).toBeGreaterThan(0);
+    expect(stats.recoveredCalls).toBeGreaterThan(0);
+    for (const [i, w] of loads.entries()) {
+      const got = captured[i];
+      if (!got) throw new Error('capture result missing');
+      const stored = await repo.listEvents(got.leadId);
+      // Nothing lost, nothing doubled: exactly the distinct events sent (ids are the identity of an event).
+      expect(new Set(stored.map((e) => e.eventId))).toEqual(w.expected);
+      expect(stored).toHaveLength(w.expected.size);
+      for (const a of got.answers) expect(a.accepted + a.duplicates + a.rejected.length).toBe(w.batch.length);
+    }
+    // One lead per address, however many retries created it.
+    expect(new Set(captured.map((x) => x.leadId)).size).toBe(loads.length);
+  }, 60_000);
+
+  it('creates one lead for one address submitted many times at once, through lost responses and 5xx', async () => {
+    const { c, f } = await faulty({ seed: 21, rate: 0.15, kinds: { server: 1, timeout: 1, lostResponse: 3 } });
+    const email = uniqueEmail('samelead');
+    const idempotencyKeys = Array.from({ length: 10 }, (_, i) => `same-${i}-${email}`);
+    const answers = await Promise.all(
+      idempotencyKeys.map((key, i) => sendWithRetries(c.form, formPost('contact', { email, firstName: `Ada${i}` }, key), 'capture-form')),
+    );
+    f.remove();
+    expect(answers.map((a) => a.result.statusCode)).toEqual(idempotencyKeys.map(() => 202));
+    const leadIds = new Set(answers.map((a) => z.object({ leadId: z.string() }).parse(JSON.parse(a.result.body)).leadId));
+    expect(leadIds.size).toBe(1);
+    const [leadId] = [...leadIds];
+    expect(await repo.findLeadIdByEmail(email)).toBe(leadId);
+    const stored = await repo.listEvents(leadId ?? '');
+    expect(new Set(stored.map((e) => e.eventId))).toEqual(new Set(idempotencyKeys.map((k) => formEventId('contact', k))));
+  }, 60_000);
+
+  it('answers 202 when the transaction creating a lead meets a TransactionConflict (it must be retried, not a 500)', async () => {
+    // DynamoDB cancels a transaction with TransactionConflict when another transaction holds one of its items, e.g.
+    // two first submissions of one address at once. The SDK does not retry a cancellation; the repository must.
+    const { c, f } = await faulty({
+      seed: 3,
+      rate: 1,
+      kinds: { conflict: 1 },
+      maxFaults: 1,
+      select: (call) => call.command === 'TransactWriteItemsCommand',
+    });
+    const email = uniqueEmail('txconflict');
+    const result = await c.form(formPost('newsletter', { email }, `k-${email}`), context('capture-form'));
+    f.remove();
+    expect(f.stats().injected.conflict).toBe(1);
+    expect(result.statusCode).toBe(202);
+    expect(await repo.findLeadIdByEmail(email)).toBeDefined();
+  });
+});
+
+describe('DynamoDB faults: scoring from the table stream', () => {
+  let capturer: Container;
+  beforeAll(async () => {
+    capturer = await container();
+  });
+
+  /** Fault-free capture of `n` workloads; returns their lead ids and stream records. */
+  async function captured(tag: string, n: number, seed: number) {
+    const rnd = seededRandom(seed);
+    const loads = Array.from({ length: n }, (_, i) => workload(`${tag}${i}`, rnd));
+    const leadIds = new Set((await Promise.all(loads.map((w) => capture(capturer, w)))).map((r) => r.leadId));
+    const records = await streamRecordsFor(leadIds);
+    expect(records.length).toBe(loads.reduce((s, w) => s + w.expected.size, 0));
+    return { leadIds, records, loads };
+  }
+
+  it('applies every stored event exactly once under faults, and each lead equals its fault-free reference', async () => {
+    const { leadIds, records } = await captured('score', 8, 5);
+    const scorer = await container();
+    const f = installFaults(scorer.runtime.dynamoDb, {
+      seed: 99,
+      rate: 0.15,
+      kinds: { throttle: 1, server: 2, timeout: 1, lostResponse: 3, conflict: 2 },
+    });
+    const delivery = await deliver(scorer, records, { batchSize: 10, redeliverRate: 0.3, seed: 6 });
+    f.remove();
+
+    expect(f.stats().injected.conflict).toBeGreaterThan(0);
+    expect(f.stats().injected.lostResponse).toBeGreaterThan(0);
+    expect(delivery.deadLetters).toEqual([]);
+    for (const { lead, events, applied, mismatches } of await audit(leadIds)) {
+      expect({ leadId: lead.leadId, mismatches }).toEqual({ leadId: lead.leadId, mismatches: [] });
+      // No event lost: every stored event is applied, once (appliedAt is written once, under a condition).
+      expect(applied.map((e) => e.eventId).sort()).toEqual(events.map((e) => e.eventId).sort());
+    }
+  }, 60_000);
+
+  it('fails only the record whose commit met a TransactionConflict; its redelivery applies it once', async () => {
+    const { leadIds, records } = await captured('conflict', 3, 8);
+    const scorer = await container();
+    const f = installFaults(scorer.runtime.dynamoDb, {
+      seed: 1,
+      rate: 1,
+      kinds: { conflict: 1 },
+      maxFaults: 1,
+      select: (call) => call.command === 'TransactWriteItemsCommand',
+    });
+    const delivery = await deliver(scorer, records, { batchSize: 100 });
+    f.remove();
+
+    expect(f.stats().injected.conflict).toBe(1);
+    expect(delivery.failedReports).toBeGreaterThan(0);
+    expect(delivery.deadLetters).toEqual([]);
+    for (const { mismatches, events, applied } of await audit(leadIds)) {
+      expect(mismatches).toEqual([]);
+      expect(applied).toHaveLength(events.length);
+    }
+  });
+
+  it('many concurrent scorers on one lead (separate containers, duplicate deliveries) apply each event once', async () => {
+    const email = uniqueEmail('crowd');
+    const batch = Array.from({ length: 16 }, (_, i) => ({
+      eventId: `crowd-${i}`,
+      email,
+      type: 'content_download',
+      properties: { asset: `guide-${i}` },
+    }));
+    expect((await capturer.events(eventsPost(batch), context('capture-events'))).statusCode).toBe(202);
+    const leadId = await repo.findLeadIdByEmail(email);
+    if (!leadId) throw new Error('no lead');
+    const records = await streamRecordsFor(new Set([leadId]));
+    expect(records).toHaveLength(16);
+
+    const scorers = await Promise.all(Array.from({ length: 4 }, () => container()));
+    const injectors = scorers.map((s, i) =>
+      installFaults(s.runtime.dynamoDb, {
+        seed: 200 + i,
+        rate: 0.15,
+        kinds: { throttle: 1, lostResponse: 2, conflict: 2 },
+      }),
+    );
+    // Each record is delivered to two containers (at-least-once), one record per invocation, all containers at once.
+    const queues = scorers.map((_, i) =>
+      records.filter((_r, j) => j % scorers.length === i || (j + 1) % scorers.length === i),
+    );
+    await Promise.all(
+      scorers.map(async (s, i) => {
+        for (const record of queues[i] ?? []) {
+          for (let attempt = 1; attempt <= 8; attempt++) {
+            const out = await deliver(s, [record], { batchSize: 1, maxAttempts: 1 });
+            if (out.deadLetters.length === 0) break;
+          }
+        }
+      }),
+    );
+    for (const f of injectors) f.remove();
+
+    const [audited] = await audit([leadId]);
+    expect(audited?.mismatches).toEqual([]);
+    expect(audited?.applied).toHaveLength(16);
+    // One invocation applies one event here, so exactly one lead write per event: no double apply, no lost update.
+    expect(audited?.lead.version).toBe(16);
+  }, 60_000);
+});
+
+describe('poison records', () => {
+  /** A stored event item whose properties break the event schema (a nested object). */
+  async function poison(leadId: string, eventId: string): Promise<void> {
+    const at = new Date().toISOString();
+    await doc.send(
+      new PutCommand({
+        TableName: tableName,
+        Item: {
+          ...keys.event(leadId, eventId),
+          entity: 'event',
+          eventId,
+          leadId,
+          type: 'page_viewed',
+          occurredAt: at,
+          receivedAt: at,
+          source: 'api',
+          properties: { nested: { not: 'a scalar' } },
+        },
+      }),
+    );
+  }
+
+  async function leadWithEvents(tag: string, n: number): Promise<{ leadId: string; eventIds: string[] }> {
+    const email = uniqueEmail(tag.toLowerCase());
+    const c = await capturerOnce();
+    const batch = Array.from({ length: n }, (_, i) => ({
+      eventId: `${tag}-${i}`,
+      email,
+      type: 'page_viewed',
+      properties: { url: `/p/${i}` },
+    }));
+    expect((await c.events(eventsPost(batch), context('capture-events'))).statusCode).toBe(202);
+    const leadId = await repo.findLeadIdByEmail(email);
+    if (!leadId) throw new Error('no lead');
+    return { leadId, eventIds: batch.map((e) => e.eventId) };
+  }
+
+  let shared: Container | undefined;
+  const capturerOnce = async () => (shared ??= await container());
+
+  it('reports a poison record as the only failure of its batch; the other leads of the batch are scored', async () => {
+    const a = await leadWithEvents('poisonA', 2);
+    const b = await leadWithEvents('poisonB', 1);
+    const p = await leadWithEvents('poisonP', 1);
+    const c = await capturerOnce();
+    // The poison lead's good event is scored beforehand, so the batch below holds only the poison record of it.
+    expect(
+      BatchResponse.parse(
+        await c.score({ Records: await streamRecordsFor(new Set([p.leadId])) }, context('score-stream')),
+      ),
+    ).toEqual({ batchItemFailures: [] });
+    await poison(p.leadId, 'bad-properties');
+    const records = await streamRecordsFor(new Set([a.leadId, b.leadId, p.leadId]));
+    const bad = records.find((r) => insertedEvent(r)?.eventId === 'bad-properties');
+    if (!bad) throw new Error('poison record not on the stream');
+    const ofLead = (leadId: string) => records.filter((r) => insertedEvent(r)?.leadId === leadId);
+    const ordered = [...ofLead(a.leadId), bad, ...ofLead(b.leadId)];
+
+    const response = BatchResponse.parse(await c.score({ Records: ordered }, context('score-stream')));
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: sequenceOf(bad) }]);
+    const audited = await audit([a.leadId, b.leadId]);
+    for (const x of audited) {
+      expect(x.mismatches).toEqual([]);
+      expect(x.applied).toHaveLength(x.events.length);
+    }
+    // Redelivered until its attempts run out, it ends in the DLQ; nothing of it was applied.
+    const delivery = await deliver(c, [bad], { maxAttempts: 3 });
+    expect(delivery.deadLetters.map((d) => insertedEvent(d.record)?.eventId)).toEqual(['bad-properties']);
+    const raw = await repo.partitionItems(p.leadId);
+    expect(raw.find((i) => i.eventId === 'bad-properties')?.appliedAt).toBeUndefined();
+  });
+
+  it('logs why a record failed, naming the lead and the event', async () => {
+    const p = await leadWithEvents('poisonLog', 1);
+    await poison(p.leadId, 'bad-logged');
+    const c = await capturerOnce();
+    const records = await streamRecordsFor(new Set([p.leadId]));
+    const bad = records.filter((r) => insertedEvent(r)?.eventId === 'bad-logged');
+    const good = await leadWithEvents('poisonLogGood', 1);
+    const other = await streamRecordsFor(new Set([good.leadId]));
+    const error = vi.spyOn(c.runtime.logger, 'error');
+    const warn = vi.spyOn(c.runtime.logger, 'warn');
+
+    const response = BatchResponse.parse(await c.score({ Records: [...bad, ...other] }, context('score-stream')));
+    expect(response.batchItemFailures).toHaveLength(1);
+    // Errors are logged as objects; their name and message are what a reader of the log sees.
+    const logged = JSON.stringify([...error.mock.calls, ...warn.mock.calls], (_k, v: unknown) =>
+      v instanceof Error ? { name: v.name, message: v.message } : v,
+    );
+    error.mockRestore();
+    warn.mockRestore();
+    expect(logged).toContain('bad-logged');
+    expect(logged).toContain(p.leadId);
+    expect(logged).toMatch(/properties/);
+  });
+
+  it('does not fail the good records of the poison record’s own lead in the same batch', async () => {
+    const p = await leadWithEvents('poisonsame', 3);
+    await poison(p.leadId, 'bad-same-lead');
+    const other = await leadWithEvents('poisonother', 1);
+    const c = await capturerOnce();
+    const records = await streamRecordsFor(new Set([p.leadId, other.leadId]));
+    const bad = records.find((r) => insertedEvent(r)?.eventId === 'bad-same-lead');
+    if (!bad) throw new Error('poison record not on the stream');
+
+    const response = BatchResponse.parse(await c.score({ Records: records }, context('score-stream')));
+    const failed = response.batchItemFailures.map(
+      (f) => insertedEvent(records.find((r) => sequenceOf(r) === f.itemIdentifier) ?? {})?.eventId,
+    );
+    expect(failed).toEqual(['bad-same-lead']);
+    const [x] = await audit([p.leadId]);
+    expect(x?.applied.map((e) => e.eventId).sort()).toEqual(p.eventIds.sort());
+    expect(x?.mismatches).toEqual([]);
+  });
+});

@@ -1,0 +1,77 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  inSendWindow,
+  localTime,
+  nextSendWindow,
+  zonedInstant,
+  zoneFor,
+} from '../../../lambdas/domain/nurture/send-window.js';
+import { DEFAULT_NURTURE_PLAN } from '../../../lambdas/domain/nurture/default-tracks.js';
+
+const window = { days: [1, 2, 3, 4, 5], startHour: 9, endHour: 17 };
+const ZONES = [
+  'UTC',
+  'America/New_York',
+  'America/Los_Angeles',
+  'Europe/Berlin',
+  'Asia/Kolkata',
+  'Australia/Sydney',
+  'Pacific/Chatham',
+];
+
+describe('send window', () => {
+  it('reads wall-clock time in a zone, across daylight saving', () => {
+    expect(localTime(new Date('2026-03-08T06:59:00Z'), 'America/New_York')).toMatchObject({
+      hour: 1,
+      minute: 59,
+      weekday: 7,
+    });
+    expect(localTime(new Date('2026-03-08T07:00:00Z'), 'America/New_York')).toMatchObject({
+      hour: 3,
+      minute: 0,
+      weekday: 7,
+    });
+    expect(zonedInstant('America/New_York', 2026, 3, 9, 9).toISOString()).toBe('2026-03-09T13:00:00.000Z');
+    expect(zonedInstant('America/New_York', 2026, 3, 6, 9).toISOString()).toBe('2026-03-06T14:00:00.000Z');
+  });
+
+  it('defers a Friday-evening touch to Monday morning in the lead’s zone', () => {
+    const fridayEvening = new Date('2026-03-06T23:30:00Z'); // 18:30 in New York
+    expect(inSendWindow(fridayEvening, 'America/New_York', window)).toBe(false);
+    expect(nextSendWindow(fridayEvening, 'America/New_York', window).toISOString()).toBe('2026-03-09T13:00:00.000Z');
+    expect(nextSendWindow(new Date('2026-03-09T15:00:00Z'), 'America/New_York', window).toISOString()).toBe(
+      '2026-03-09T15:00:00.000Z',
+    );
+  });
+
+  it('falls back to the default zone for a missing or unknown zone', () => {
+    expect(zoneFor(undefined, DEFAULT_NURTURE_PLAN.policy)).toBe('America/New_York');
+    expect(zoneFor('Not/AZone', DEFAULT_NURTURE_PLAN.policy)).toBe('America/New_York');
+    expect(zoneFor('Europe/Berlin', DEFAULT_NURTURE_PLAN.policy)).toBe('Europe/Berlin');
+  });
+
+  it('always answers an instant inside the window, not before now, and the window’s opening when it had to wait', () => {
+    fc.assert(
+      fc.property(
+        fc.date({ min: new Date('2025-01-01T00:00:00Z'), max: new Date('2027-12-31T00:00:00Z'), noInvalidDate: true }),
+        fc.constantFrom(...ZONES),
+        fc.uniqueArray(fc.integer({ min: 1, max: 7 }), { minLength: 1, maxLength: 7 }),
+        fc.integer({ min: 0, max: 22 }),
+        fc.integer({ min: 1, max: 12 }),
+        (at, zone, days, startHour, length) => {
+          const w = { days, startHour, endHour: Math.min(24, startHour + length) };
+          const next = nextSendWindow(at, zone, w);
+          expect(next.getTime()).toBeGreaterThanOrEqual(at.getTime());
+          expect(inSendWindow(next, zone, w)).toBe(true);
+          if (next.getTime() > at.getTime()) {
+            const l = localTime(next, zone);
+            expect(l.minute).toBe(0);
+            expect(next.getTime() - at.getTime()).toBeLessThanOrEqual(8 * 86_400_000);
+          }
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -1,0 +1,186 @@
+import { CreateEmailTemplateCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import { ulid } from 'ulid';
+import { z } from 'zod';
+import { fixedClock, scaledClock, type Clock } from '../../lambdas/domain/clock.js';
+import { newLead, type Lead } from '../../lambdas/domain/lead.js';
+import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
+import type { LeadPromoted } from '../../lambdas/domain/nurture/lead-promoted.js';
+import type { NurtureDeps } from '../../lambdas/domain/nurture/nurture-tasks.js';
+import type { Mailer } from '../../lambdas/domain/nurture/ports.js';
+import { SesMailer } from '../../lambdas/adapters/ses-mailer.js';
+import { markUnresponsive } from '../../lambdas/domain/lifecycle.js';
+import { defaultModel } from '../../lambdas/domain/scoring/index.js';
+import { loadEmailTemplates } from '../../lib/email/catalog.js';
+import { startLocalSes, type LocalSes } from '../../lib/local/ses.js';
+import { synthesizeNurture, type SynthesizedNurture } from '../../lib/local/nurture-synth.js';
+import { LocalNurtureRunner, type WaitInfo, type RunRecord } from '../../lib/local/stepfunctions.js';
+import { testRepository } from '../support/dynamo.js';
+
+/**
+ * The workflow tests' world: the synthesized state machines run by the local runner on a virtual clock, their tasks
+ * bound to the real handler modules (`createHandler` on test dependencies), DynamoDB Local (globalSetup) and a local
+ * SES started here with the real templates loaded.
+ */
+
+export const UNSUBSCRIBE_SECRET = 'workflow-test-unsubscribe-secret';
+
+const StoredEmail = z.object({
+  messageId: z.string(),
+  from: z.string(),
+  destination: z.object({ to: z.array(z.string()) }),
+  subject: z.string(),
+  body: z.object({ html: z.string().optional(), text: z.string().optional() }),
+  headers: z.array(z.object({ name: z.string(), value: z.string() })).optional(),
+});
+export type StoredEmail = z.infer<typeof StoredEmail>;
+
+let synthesized: SynthesizedNurture | undefined;
+/** Synthesized once per test file (a couple of seconds). */
+export const nurtureDefinitions = (): SynthesizedNurture => (synthesized ??= synthesizeNurture());
+
+export type SettableClock = Clock & { set(at: Date | string): void };
+
+export interface Harness {
+  clock: SettableClock;
+  deps: NurtureDeps;
+  runner: LocalNurtureRunner;
+  ses: LocalSes;
+  published: LeadPromoted[];
+  repo: ReturnType<typeof testRepository>['repo'];
+  /** Set per test: what happens "during" a wait (before the next task runs). */
+  onWait: ((wait: WaitInfo) => Promise<void> | void) | undefined;
+  /** Wraps the mailer (e.g. to fail once); reset per test. */
+  mailerOverride: Mailer | undefined;
+  createLead(overrides?: Partial<Lead>): Promise<Lead>;
+  /** Starts a run of a track for a lead and waits until it ends. */
+  runTrack(lead: Lead, track: string, executionName?: string): Promise<RunRecord>;
+  mailTo(email: string): Promise<StoredEmail[]>;
+  /** Names of the states the run entered, in order. */
+  statesOf(run: RunRecord): string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * `daySeconds` runs the waits in scaled real time (as `npm start` does: a simulated day lasts that many real seconds)
+ * on a clock anchored now; without it, waits are virtual and the clock starts at `start`.
+ */
+export async function startHarness(opts: { start?: string; daySeconds?: number } = {}): Promise<Harness> {
+  process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
+  const [touch, evaluate, handoff, recordFailure] = await Promise.all([
+    import('../../lambdas/handlers/nurture-touch.js'),
+    import('../../lambdas/handlers/nurture-evaluate.js'),
+    import('../../lambdas/handlers/nurture-handoff.js'),
+    import('../../lambdas/handlers/nurture-record-failure.js'),
+  ]);
+  const ses = await startLocalSes({ port: 0 });
+  const client = new SESv2Client({
+    endpoint: ses.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  for (const t of loadEmailTemplates({ prefix: 'leadloop' })) {
+    await client.send(
+      new CreateEmailTemplateCommand({
+        TemplateName: t.name,
+        TemplateContent: { Subject: t.subject, Html: t.html, Text: t.text },
+      }),
+    );
+  }
+  const { repo } = testRepository();
+  const fixed = fixedClock(opts.start ?? '2026-03-02T14:00:00.000Z');
+  const scaled = opts.daySeconds !== undefined ? scaledClock(opts.daySeconds, new Date()) : undefined;
+  const clock: SettableClock = scaled
+    ? {
+        now: () => scaled.now(),
+        set: () => {
+          throw new Error('scaled time cannot be set');
+        },
+      }
+    : fixed;
+  const published: LeadPromoted[] = [];
+  const sesMailer = new SesMailer(client);
+  let mailerOverride: Mailer | undefined;
+  const deps: NurtureDeps = {
+    leads: repo,
+    clock,
+    mailer: { send: (email) => (mailerOverride ?? sesMailer).send(email) },
+    publisher: { leadPromoted: async (e) => void published.push(e) },
+    plan: DEFAULT_NURTURE_PLAN,
+    mail: {
+      from: 'hello@leadloop.test',
+      configurationSetName: 'leadloop-test',
+      templatePrefix: 'leadloop',
+      mailingAddress: 'Leadloop, 1 Test Street, Springfield',
+      siteUrl: 'https://leadloop.test',
+      unsubscribeBaseUrl: 'https://api.leadloop.test/unsubscribe',
+      unsubscribeSecret: UNSUBSCRIBE_SECRET,
+    },
+    maxWriteAttempts: 10,
+    markUnresponsive: (lead, now) => markUnresponsive(lead, defaultModel, now),
+  };
+  let onWait: Harness['onWait'];
+  const runner = new LocalNurtureRunner({
+    synthesized: nurtureDefinitions(),
+    handlers: {
+      'nurture-touch': touch.createHandler(() => deps),
+      'nurture-evaluate': evaluate.createHandler(() => deps),
+      'nurture-handoff': handoff.createHandler(() => deps),
+      'nurture-record-failure': recordFailure.createHandler(() => deps),
+    },
+    time:
+      opts.daySeconds !== undefined
+        ? { kind: 'scaled', clock, daySeconds: opts.daySeconds }
+        : { kind: 'virtual', clock, onWait: (w) => onWait?.(w) },
+  });
+  const harness: Harness = {
+    clock,
+    ses,
+    published,
+    repo,
+    deps,
+    runner,
+    get onWait() {
+      return onWait;
+    },
+    set onWait(hook) {
+      onWait = hook;
+    },
+    get mailerOverride() {
+      return mailerOverride;
+    },
+    set mailerOverride(mailer) {
+      mailerOverride = mailer;
+    },
+    async createLead(overrides = {}) {
+      const leadId = ulid();
+      const base = newLead(leadId, `${leadId.toLowerCase()}@example-corp.com`, clock.now());
+      const lead: Lead = {
+        ...base,
+        consent: { marketing: true, at: clock.now().toISOString(), source: 'form:newsletter' },
+        ...overrides,
+        profile: { firstName: 'Ada', company: 'Analytical & Co', timeZone: 'UTC', ...overrides.profile },
+        version: 0,
+      };
+      await repo.createLead(lead);
+      return lead;
+    },
+    async runTrack(lead, track, executionName = `${lead.leadId}-${track}`) {
+      const started = await runner.start({ leadId: lead.leadId, track, executionName });
+      if (started !== 'started') throw new Error(`run ${executionName} was not started: ${started}`);
+      return runner.settled(executionName);
+    },
+    async mailTo(email) {
+      const res = await fetch(`${ses.endpoint}/store`);
+      const body = z.object({ emails: z.array(StoredEmail) }).parse(await res.json());
+      return body.emails.filter((m) => m.destination.to.includes(email));
+    },
+    statesOf: (run) => run.history.filter((h) => h.type === 'StateEntered').map((h) => h.state ?? ''),
+    async stop() {
+      await runner.stopAll();
+      client.destroy();
+      await ses.stop();
+    },
+  };
+  return harness;
+}
