@@ -9,13 +9,13 @@
  * Options (environment): BENCH_LEADS (default 250; four records each: Send, Delivery, Open, Click).
  */
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient, type ServiceInputTypes, type ServiceOutputTypes } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { MiddlewareStack } from '@smithy/types';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { ulid } from 'ulid';
 import { z } from 'zod';
 import { ensureTable, startDynamoDbLocal } from '../lib/local/dynamodb.js';
+import { countCapacity, resetTally, tally } from './support/capacity.js';
 import { lambdaContext } from '../lib/local/lambda-context.js';
 import { freePort } from '../lib/local/ports.js';
 import { sesEventBridgeEvent } from '../lib/local/ses-routes.js';
@@ -36,58 +36,6 @@ const TABLE = 'leadloop-bench';
 const REGION = 'us-east-1';
 const BROWSER =
   'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36';
-
-// ---------------------------------------------------------------------------------------------------------------
-// Capacity counting
-
-const Capacity = z.object({
-  CapacityUnits: z.number().optional(),
-  ReadCapacityUnits: z.number().optional(),
-  WriteCapacityUnits: z.number().optional(),
-});
-const ConsumedOutput = z.object({ ConsumedCapacity: z.union([Capacity, z.array(Capacity)]).optional() });
-
-/** Data-plane calls that accept ReturnConsumedCapacity (low-level and document-client names). */
-const COUNTED =
-  /^(Get|Put|Update|Delete|Query|Scan|BatchGet|BatchWrite|TransactGet|TransactWrite)(Item|Items)?Command$/;
-const READS = /^(Get|Query|Scan|BatchGet|TransactGet)/;
-
-interface Tally {
-  calls: number;
-  readUnits: number;
-  writeUnits: number;
-  /** Conditional writes refused (duplicates): AWS bills them, but an error carries no ConsumedCapacity. */
-  conditionFailures: number;
-}
-const tally: Tally = { calls: 0, readUnits: 0, writeUnits: 0, conditionFailures: 0 };
-const resetTally = () => Object.assign(tally, { calls: 0, readUnits: 0, writeUnits: 0, conditionFailures: 0 });
-
-function countCapacity(stack: MiddlewareStack<ServiceInputTypes, ServiceOutputTypes>): void {
-  stack.add(
-    (next, context) => async (args) => {
-      const command = context.commandName ?? '';
-      if (!COUNTED.test(command)) return next(args);
-      Object.assign(args.input, { ReturnConsumedCapacity: 'TOTAL' });
-      tally.calls++;
-      try {
-        const result = await next(args);
-        const parsed = ConsumedOutput.safeParse(result.output);
-        const consumed = parsed.success ? parsed.data.ConsumedCapacity : undefined;
-        for (const c of consumed === undefined ? [] : Array.isArray(consumed) ? consumed : [consumed]) {
-          const read = c.ReadCapacityUnits ?? (READS.test(command) ? (c.CapacityUnits ?? 0) : 0);
-          const write = c.WriteCapacityUnits ?? (READS.test(command) ? 0 : (c.CapacityUnits ?? 0));
-          tally.readUnits += read;
-          tally.writeUnits += write;
-        }
-        return result;
-      } catch (e) {
-        if (e instanceof Error && /ConditionalCheckFailed|TransactionCanceled/.test(e.name)) tally.conditionFailures++;
-        throw e;
-      }
-    },
-    { step: 'initialize', name: 'benchCapacityCounter', override: true },
-  );
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Workload

@@ -61,6 +61,23 @@ const isConditionFailure = (e: unknown): boolean =>
   e instanceof TransactionCanceledException &&
   (e.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed');
 
+/** Another transaction touched the same item at the same moment: nothing was written, trying again is safe. */
+const isTransactionConflict = (e: unknown): boolean =>
+  e instanceof TransactionCanceledException &&
+  (e.CancellationReasons ?? []).some((r) => r.Code === 'TransactionConflict');
+
+/** Runs a transaction, again after a short jittered pause while it meets a TransactionConflict (up to `attempts`). */
+async function transact<T>(run: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (e) {
+      if (!isTransactionConflict(e) || attempt >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, Math.random() * 20 * 2 ** attempt));
+    }
+  }
+}
+
 /** DynamoDB single-table implementation of LeadRepository (DESIGN §3). */
 export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
   constructor(
@@ -84,25 +101,32 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
 
   async createLead(lead: Lead): Promise<{ leadId: string; created: boolean }> {
     try {
-      await this.db.send(
-        new TransactWriteCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: { ...keys.identity(lead.email), entity: 'identity', leadId: lead.leadId, createdAt: lead.createdAt },
-                ConditionExpression: 'attribute_not_exists(pk)',
+      await transact(() =>
+        this.db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: {
+                    ...keys.identity(lead.email),
+                    entity: 'identity',
+                    leadId: lead.leadId,
+                    createdAt: lead.createdAt,
+                  },
+                  ConditionExpression: 'attribute_not_exists(pk)',
+                },
               },
-            },
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: leadItem(lead),
-                ConditionExpression: 'attribute_not_exists(pk)',
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: leadItem(lead),
+                  ConditionExpression: 'attribute_not_exists(pk)',
+                },
               },
-            },
-          ],
-        }),
+            ],
+          }),
+        ),
       );
       return { leadId: lead.leadId, created: true };
     } catch (e) {
@@ -137,10 +161,14 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
     return (await this.queryPrefix(leadId, 'STAGE#')).map((i) => StageTransition.parse(i));
   }
 
-  async loadPending(leadId: string, eventIds: string[]): Promise<{ lead: Lead | undefined; pending: LeadEvent[] }> {
+  async loadPending(
+    leadId: string,
+    eventIds: string[],
+  ): Promise<{ lead: Lead | undefined; pending: LeadEvent[]; invalid: Map<string, string> }> {
     const lead = await this.getLead(leadId);
     const unique = [...new Set(eventIds)];
     const pending: LeadEvent[] = [];
+    const invalid = new Map<string, string>();
     for (let i = 0; i < unique.length; i += 100) {
       let request: Record<string, { Keys: Item[]; ConsistentRead: boolean }> | undefined = {
         [this.tableName]: { Keys: unique.slice(i, i + 100).map((id) => keys.event(leadId, id)), ConsistentRead: true },
@@ -148,12 +176,18 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
       while (request && Object.keys(request).length > 0) {
         const out = await this.db.send(new BatchGetCommand({ RequestItems: request }));
         for (const item of out.Responses?.[this.tableName] ?? []) {
-          if (item.appliedAt === undefined) pending.push(LeadEvent.parse(item));
+          if (item.appliedAt !== undefined) continue;
+          const parsed = LeadEvent.safeParse(item);
+          if (parsed.success) pending.push(parsed.data);
+          else {
+            const issue = parsed.error.issues[0];
+            invalid.set(String(item.eventId), `${issue?.path.join('.') || '(item)'}: ${issue?.message ?? 'invalid'}`);
+          }
         }
         request = out.UnprocessedKeys as typeof request;
       }
     }
-    return { lead, pending };
+    return { lead, pending, invalid };
   }
 
   async commitScoring(lead: Lead, appliedEventIds: string[], transitions: StageTransition[]): Promise<void> {
@@ -191,7 +225,10 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
         }),
       );
     } catch (e) {
-      if (isConditionFailure(e)) throw new ConflictError(`lead ${lead.leadId} changed concurrently`);
+      // Both mean another writer got there first (or at the same time): the caller re-reads and tries again.
+      if (isConditionFailure(e) || isTransactionConflict(e)) {
+        throw new ConflictError(`lead ${lead.leadId} changed concurrently`);
+      }
       throw e;
     }
   }
@@ -216,7 +253,12 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
     await this.db.send(
       new PutCommand({
         TableName: this.tableName,
-        Item: { ...keys.suppression(emailHash(lead.email)), entity: 'suppression', reason: 'erased', at: at.toISOString() },
+        Item: {
+          ...keys.suppression(emailHash(lead.email)),
+          entity: 'suppression',
+          reason: 'erased',
+          at: at.toISOString(),
+        },
       }),
     );
     const items = await this.partitionItems(leadId);

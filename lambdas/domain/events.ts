@@ -38,11 +38,33 @@ export type EventType = z.infer<typeof EventType>;
 export const EventSource = z.enum(['form', 'api', 'ses', 'nurture', 'system']);
 export type EventSource = z.infer<typeof EventSource>;
 
-/** Free-form event properties: scalar values only, so they can be filtered on and stored as given. */
-export const EventProperties = z.record(
-  z.string().max(64),
-  z.union([z.string().max(2048), z.number(), z.boolean(), z.null()]),
-);
+/** Numbers DynamoDB stores exactly as JavaScript sent them: finite, integers no larger than 2^53, no tiny magnitudes. */
+const StorableNumber = z
+  .number()
+  .refine((n) => Number.isFinite(n) && Math.abs(n) <= Number.MAX_SAFE_INTEGER && (n === 0 || Math.abs(n) >= 1e-100), {
+    error: 'must be a finite number between -2^53 and 2^53',
+  });
+
+/** Text as given, but well-formed: a lone UTF-16 surrogate cannot be stored or sent as UTF-8. */
+const StorableText = z
+  .string()
+  .max(2048, 'is longer than 2048 characters')
+  .refine((s) => s.isWellFormed(), { error: 'is not well-formed Unicode text' });
+
+/**
+ * Free-form event properties: scalar values only, so they can be filtered on and stored as given. Names are plain
+ * identifiers (no `__proto__`/`constructor` games with the objects they become).
+ */
+export const EventProperties = z
+  .record(
+    z
+      .string()
+      .regex(/^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/, 'property names are letters, digits, _ . : - (up to 64)')
+      // `constructor`, `toString`…: an object with such an own key is no longer a plain map to serializers.
+      .refine((k) => !(k in Object.prototype), { error: 'is a reserved property name' }),
+    z.union([StorableText, StorableNumber, z.boolean(), z.null()]),
+  )
+  .refine((p) => Object.keys(p).length <= 50, { error: 'has more than 50 properties' });
 export type EventProperties = z.infer<typeof EventProperties>;
 
 /** One entry of a lead's append-only activity log. */

@@ -28,6 +28,7 @@ const line = (max: number) =>
     .max(max, `is longer than ${max} characters`)
     // eslint-disable-next-line no-control-regex
     .regex(/^[^\u0000-\u001f\u007f]*$/, 'must not contain control characters or line breaks')
+    .refine((s) => s.isWellFormed(), 'is not well-formed Unicode text')
     .transform((s) => s.trim())
     .optional();
 
@@ -38,6 +39,7 @@ const text = (max: number) =>
     .max(max, `is longer than ${max} characters`)
     // eslint-disable-next-line no-control-regex
     .regex(/^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]*$/, 'must not contain control characters')
+    .refine((s) => s.isWellFormed(), 'is not well-formed Unicode text')
     .transform((s) => s.trim())
     .optional();
 
@@ -75,8 +77,14 @@ export const FormSubmission = z.strictObject(
     consent: checkbox,
     /** Honeypot: people leave it empty; bots fill it. */
     website: z.string({ error: 'must be a string' }).max(500).optional(),
-    /** Where a plain HTML form returns to (must be on an allowed origin). */
-    redirect: z.string({ error: 'must be a string' }).max(2000).optional(),
+    /** Where a plain HTML form returns to (must be on an allowed origin; checked by the handler). */
+    redirect: z
+      .string({ error: 'must be a string' })
+      .max(2000, 'is longer than 2000 characters')
+      // eslint-disable-next-line no-control-regex
+      .regex(/^[^\u0000-\u0020\u007f-\u009f\\]*$/, 'must be a URL without spaces, control characters or backslashes')
+      .refine((s) => s.isWellFormed(), 'is not well-formed Unicode text')
+      .optional(),
     ...Object.fromEntries(UTM_FIELDS.map((f) => [f, line(200)])),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? 'is not a known field' : undefined) },

@@ -17,8 +17,15 @@ export interface LeadRepository {
   /** True if the address was erased (or otherwise suppressed for good): it must not be re-added. */
   isSuppressed(email: string): Promise<boolean>;
   stageHistory(leadId: string): Promise<StageTransition[]>;
-  /** The given events of a lead that have not been applied to its score yet, with the lead as stored now. */
-  loadPending(leadId: string, eventIds: string[]): Promise<{ lead: Lead | undefined; pending: LeadEvent[] }>;
+  /**
+   * The given events of a lead that have not been applied to its score yet, with the lead as stored now. Stored
+   * events that no longer fit the event schema are not returned but listed in `invalid` (id → reason), so one bad
+   * item cannot hold up the lead's other events.
+   */
+  loadPending(
+    leadId: string,
+    eventIds: string[],
+  ): Promise<{ lead: Lead | undefined; pending: LeadEvent[]; invalid: Map<string, string> }>;
   /**
    * Persists a re-scored lead atomically: the lead (only if its stored version is `lead.version - 1`), the events
    * marked applied (only if not applied yet) and the new stage transitions. Throws ConflictError if another writer

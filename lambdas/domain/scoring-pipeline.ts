@@ -8,7 +8,11 @@ import type { Track } from './nurture/tracks.js';
 import type { LeadRepository } from './ports.js';
 
 /** The scoring seam: applies new events to a lead (profile, suppression, scores, stage). Pure. */
-export type ApplyEvents = (lead: Lead, events: LeadEvent[], now: Date) => { lead: Lead; transitions: StageTransition[] };
+export type ApplyEvents = (
+  lead: Lead,
+  events: LeadEvent[],
+  now: Date,
+) => { lead: Lead; transitions: StageTransition[] };
 
 export interface ScoringDeps {
   leads: LeadRepository;
@@ -22,6 +26,18 @@ export interface ScoringDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** A stored event that cannot be applied (it no longer fits the schema): the record is failed, alone, with why. */
+export class PoisonEventError extends Error {
+  override readonly name = 'PoisonEventError';
+  constructor(
+    readonly leadId: string,
+    readonly eventId: string,
+    readonly reason: string,
+  ) {
+    super(`event ${eventId} of lead ${leadId} cannot be applied: ${reason}`);
+  }
+}
+
 export interface ScoringResult {
   /** The lead as it was read (undefined if it no longer exists, e.g. erased). */
   before?: Lead;
@@ -31,6 +47,8 @@ export interface ScoringResult {
   transitions: StageTransition[];
   /** The nurture runs this change started or stopped (already recorded on `after.nurture`). */
   enrollment: EnrollmentDecision;
+  /** Events among those asked for that cannot be applied, with why (they stay unapplied). */
+  invalid: Map<string, string>;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -41,19 +59,29 @@ const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
  * race re-reads and re-applies, so concurrent events for one lead lose nothing. The lead's nurture enrollment is
  * decided from the change and written in the same commit; the run itself is started by {@link followUpNurture}.
  */
-export async function scorePendingEvents(deps: ScoringDeps, leadId: string, eventIds: string[]): Promise<ScoringResult> {
+export async function scorePendingEvents(
+  deps: ScoringDeps,
+  leadId: string,
+  eventIds: string[],
+): Promise<ScoringResult> {
   const maxAttempts = deps.maxAttempts ?? 10;
   const sleep = deps.sleep ?? defaultSleep;
   for (let attempt = 1; ; attempt++) {
-    const { lead, pending } = await deps.leads.loadPending(leadId, eventIds);
-    if (!lead || pending.length === 0) return { before: lead, after: lead, applied: [], transitions: [], enrollment: {} };
+    const { lead, pending, invalid } = await deps.leads.loadPending(leadId, eventIds);
+    if (!lead || pending.length === 0) {
+      return { before: lead, after: lead, applied: [], transitions: [], enrollment: {}, invalid };
+    }
     const now = deps.clock.now();
     const { lead: scored, transitions } = deps.apply(lead, pending, now);
     const enrollment = deps.nurture ? enrollmentDecision(lead, scored, deps.nurture.tracks) : {};
     const next: Lead = { ...withEnrollment(scored, enrollment, now), version: lead.version + 1 };
     try {
-      await deps.leads.commitScoring(next, pending.map((e) => e.eventId), transitions);
-      return { before: lead, after: next, applied: pending.map((e) => e.eventId), transitions, enrollment };
+      await deps.leads.commitScoring(
+        next,
+        pending.map((e) => e.eventId),
+        transitions,
+      );
+      return { before: lead, after: next, applied: pending.map((e) => e.eventId), transitions, enrollment, invalid };
     } catch (e) {
       if (!(e instanceof ConflictError) || attempt >= maxAttempts) throw e;
       await sleep(Math.min(1000, 10 * 2 ** attempt) * Math.random());

@@ -39,7 +39,8 @@ export const SES_EVENT_TYPES = [
 export type SesEventType = (typeof SES_EVENT_TYPES)[number];
 
 /** The message tags Leadloop's mailer sets and this mapping reads (SES tag names: letters, digits, `_`, `-`). */
-export const SES_TAGS = { leadId: 'leadId', track: 'track', touch: 'touch', template: 'templateName' } as const;
+/** The message tags nurture sends set (nurture-tasks.ts), read back from every SES event. */
+export const SES_TAGS = { leadId: 'leadId', track: 'track', touch: 'touch', template: 'template' } as const;
 
 /** The `mail` object every record carries: the message the event is about. */
 export const SesMail = z.object({

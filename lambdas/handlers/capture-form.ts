@@ -12,13 +12,20 @@ const MAX_BODY_BYTES = 16 * 1024;
 
 const deps = { leads: repository, clock, newLeadId: (at: Date) => ulid(at.getTime()) };
 
-/** A redirect target is allowed if it is a same-site path or on an allowed origin. */
-function allowedRedirect(target: string): boolean {
-  if (target.startsWith('/') && !target.startsWith('//') && !target.startsWith('/\\')) return true;
+/**
+ * Where to send the browser: the target resolved against the page the form was posted from (its Origin, if allowed;
+ * else the first allowed origin), so `/thanks.html` returns to the landing page's site, not the API's host.
+ * Undefined unless it lands on an allowed origin: `//evil.example` and the like resolve off-site and are refused.
+ */
+function redirectTarget(target: string, origin: string | undefined): string | undefined {
+  const base = origin && config.allowedOrigins.includes(origin) ? origin : config.allowedOrigins[0];
+  if (base === undefined) return undefined;
   try {
-    return config.allowedOrigins.includes(new URL(target).origin);
+    const url = new URL(target, base);
+    const ok = (url.protocol === 'https:' || url.protocol === 'http:') && config.allowedOrigins.includes(url.origin);
+    return ok ? url.href : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -30,12 +37,13 @@ export const handler = httpApi(async (event) => {
   const text = bodyText(event, MAX_BODY_BYTES);
   const body = kind === 'json' ? parseJson(text) : parseUrlEncoded(text);
   const submission = parseOrThrow(FormSubmission, body, 'form submission');
-  if (submission.redirect !== undefined && !allowedRedirect(submission.redirect)) {
+  const location = submission.redirect ? redirectTarget(submission.redirect, event.headers.origin) : undefined;
+  if (submission.redirect && !location) {
     throw new ValidationError('invalid form submission', { redirect: 'is not on an allowed origin' });
   }
   const answer = (leadId: string) =>
-    kind === 'form' && submission.redirect
-      ? { statusCode: 303, headers: { location: submission.redirect }, body: '' }
+    kind === 'form' && location
+      ? { statusCode: 303, headers: { location }, body: '' }
       : json(202, { leadId, status: 'accepted' });
 
   if (submission.website) {

@@ -105,8 +105,9 @@ export type NurtureTaskHandler<O> = (event: unknown, context: Context) => Promis
 
 /**
  * One nurture task Lambda: Powertools logging and metrics, the input parsed against its schema at the edge (a bad
- * input is a `ZodError`, which no retrier matches), then one use case. `createHandler(deps)` builds the same pipeline on other dependencies (the workflow tests run it on a
- * controllable clock); `handler` is what Lambda and `npm start` call.
+ * input is a `ZodError`, which no retrier matches), then one use case. `createHandler(deps)` builds the same
+ * pipeline on other dependencies (the workflow tests run it on a controllable clock); `handler` is what Lambda and
+ * `npm start` call.
  */
 export function nurtureTask<S extends z.ZodType, O>(
   schema: S,

@@ -5,7 +5,13 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { DEFAULT_NURTURE_PLAN } from '../domain/nurture/default-tracks.js';
-import { followUpNurture, pendingStart, scorePendingEvents, type ScoringDeps } from '../domain/scoring-pipeline.js';
+import {
+  PoisonEventError,
+  followUpNurture,
+  pendingStart,
+  scorePendingEvents,
+  type ScoringDeps,
+} from '../domain/scoring-pipeline.js';
 import { applyEvents } from '../domain/scoring/index.js';
 import { scoringModel } from '../adapters/scoring-model.js';
 import { nurtureStarterFromEnv } from '../adapters/sfn-nurture-starter.js';
@@ -42,7 +48,22 @@ export const handler = middy<DynamoDBStreamEvent, unknown>()
     const recordHandler = async (record: DynamoDBRecord) => {
       const ev = insertedEvent(record);
       if (!ev) return;
+      try {
+        await scoreRecord(ev);
+      } catch (error) {
+        logger.error('stream record failed; it will be retried, then dead-lettered', {
+          leadId: ev.leadId,
+          eventId: ev.eventId,
+          sequenceNumber: record.dynamodb?.SequenceNumber,
+          error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
+        });
+        throw error;
+      }
+    };
+    const scoreRecord = async (ev: { leadId: string; eventId: string }) => {
       const result = await scorePendingEvents(deps, ev.leadId, byLead.get(ev.leadId) ?? [ev.eventId]);
+      const reason = result.invalid.get(ev.eventId);
+      if (reason !== undefined) throw new PoisonEventError(ev.leadId, ev.eventId, reason);
       const enrollment = result.applied.length > 0 ? result.enrollment : pendingStart(result.after);
       await followUpNurture(deps, { after: result.after, enrollment }, (error) =>
         logger.warn('could not stop a nurture run; it ends at its next re-evaluation', {

@@ -7,6 +7,7 @@ import {
 import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
 import { loadEmailTemplates } from '../email/catalog.js';
 import { localStateMachineArn, synthesizeNurture } from './nurture-synth.js';
+import { freePort } from './ports.js';
 import { runsRoute, startLocalStepFunctionsApi, type LocalStepFunctionsApi } from './sfn-api.js';
 import type { LocalService, LocalStackContext, StartedService } from './stack.js';
 import { LocalNurtureRunner, type TaskHandler } from './stepfunctions.js';
@@ -35,7 +36,7 @@ export function localNurtureEnvironment(opts: { region: string; sfnPort?: number
 }
 
 export interface NurtureServiceOptions {
-  /** @default DEFAULT_SFN_PORT (0 picks a free one; then set SFN_ENDPOINT yourself from the result) */
+  /** @default DEFAULT_SFN_PORT (0 picks a free one) */
   sfnPort?: number;
 }
 
@@ -86,11 +87,22 @@ export async function startLocalNurture(
   };
 }
 
-/** `startLocalStack({ services: [nurtureService()] })`. */
-export const nurtureService = (opts: NurtureServiceOptions = {}): LocalService => ({
-  name: 'nurture',
-  start: (ctx) => startLocalNurture(ctx, opts),
-});
+/**
+ * `startLocalStack({ services: [nurtureService()] })`. Its environment (the local Step Functions endpoint and the
+ * state machine ARNs) is handed to the stack before any handler module is imported, so the scoring pipeline's
+ * starter is configured from the first record.
+ */
+export function nurtureService(opts: NurtureServiceOptions = {}): LocalService {
+  let sfnPort = opts.sfnPort ?? DEFAULT_SFN_PORT;
+  return {
+    name: 'nurture',
+    environment: async (info) => {
+      if (sfnPort === 0) sfnPort = await freePort();
+      return localNurtureEnvironment({ region: info.region, sfnPort });
+    },
+    start: (ctx) => startLocalNurture(ctx, { ...opts, sfnPort }),
+  };
+}
 
 /** Creates (or updates) every nurture template in a local SES. */
 export async function loadTemplatesIntoSes(endpoint: string, region: string, prefix: string): Promise<number> {

@@ -257,6 +257,9 @@ export function registerSesRoutes(
 export function sesLoopbackService(opts: { secret?: string } = {}): LocalService {
   return {
     name: 'SES engagement loop-back',
+    // Tells the mailer, before any handler loads, to route local mail's links and opens through our tracking
+    // endpoints and to report its Send and Delivery records here, as SES would.
+    environment: ({ url }) => ({ LEADLOOP_LOCAL_TRACKING_URL: url }),
     async start(ctx) {
       const handler = await ctx.loadHandler('ses-engagement');
       const remove = registerSesRoutes(ctx.registerLocalRoute, {

@@ -433,16 +433,22 @@ describe('DynamoDB faults: capture', () => {
     const email = uniqueEmail('samelead');
     const idempotencyKeys = Array.from({ length: 10 }, (_, i) => `same-${i}-${email}`);
     const answers = await Promise.all(
-      idempotencyKeys.map((key, i) => sendWithRetries(c.form, formPost('contact', { email, firstName: `Ada${i}` }, key), 'capture-form')),
+      idempotencyKeys.map((key, i) =>
+        sendWithRetries(c.form, formPost('contact', { email, firstName: `Ada${i}` }, key), 'capture-form'),
+      ),
     );
     f.remove();
     expect(answers.map((a) => a.result.statusCode)).toEqual(idempotencyKeys.map(() => 202));
-    const leadIds = new Set(answers.map((a) => z.object({ leadId: z.string() }).parse(JSON.parse(a.result.body)).leadId));
+    const leadIds = new Set(
+      answers.map((a) => z.object({ leadId: z.string() }).parse(JSON.parse(a.result.body)).leadId),
+    );
     expect(leadIds.size).toBe(1);
     const [leadId] = [...leadIds];
     expect(await repo.findLeadIdByEmail(email)).toBe(leadId);
     const stored = await repo.listEvents(leadId ?? '');
-    expect(new Set(stored.map((e) => e.eventId))).toEqual(new Set(idempotencyKeys.map((k) => formEventId('contact', k))));
+    expect(new Set(stored.map((e) => e.eventId))).toEqual(
+      new Set(idempotencyKeys.map((k) => formEventId('contact', k))),
+    );
   }, 60_000);
 
   it('answers 202 when the transaction creating a lead meets a TransactionConflict (it must be retried, not a 500)', async () => {
@@ -483,16 +489,26 @@ describe('DynamoDB faults: scoring from the table stream', () => {
   it('applies every stored event exactly once under faults, and each lead equals its fault-free reference', async () => {
     const { leadIds, records } = await captured('score', 8, 5);
     const scorer = await container();
+    // Every kind of fault on every call, and on top of that, half the commits meet a conflict or lose their response.
     const f = installFaults(scorer.runtime.dynamoDb, {
       seed: 99,
-      rate: 0.15,
-      kinds: { throttle: 1, server: 2, timeout: 1, lostResponse: 3, conflict: 2 },
+      rate: 0.1,
+      kinds: { throttle: 1, server: 2, timeout: 1, lostResponse: 2 },
+    });
+    const commits = installFaults(scorer.runtime.dynamoDb, {
+      seed: 100,
+      rate: 0.5,
+      kinds: { conflict: 1, lostResponse: 1 },
+      select: (call) => call.command === 'TransactWriteItemsCommand',
     });
     const delivery = await deliver(scorer, records, { batchSize: 10, redeliverRate: 0.3, seed: 6 });
     f.remove();
+    commits.remove();
 
-    expect(f.stats().injected.conflict).toBeGreaterThan(0);
-    expect(f.stats().injected.lostResponse).toBeGreaterThan(0);
+    expect(commits.stats().injected.conflict).toBeGreaterThan(0);
+    expect(commits.stats().injected.lostResponse).toBeGreaterThan(0);
+    expect(f.stats().recoveredCalls).toBeGreaterThan(0);
+    expect(delivery.failedReports).toBeGreaterThan(0);
     expect(delivery.deadLetters).toEqual([]);
     for (const { lead, events, applied, mismatches } of await audit(leadIds)) {
       expect({ leadId: lead.leadId, mismatches }).toEqual({ leadId: lead.leadId, mismatches: [] });

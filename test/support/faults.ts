@@ -100,6 +100,10 @@ export interface FaultStats {
   faultedCalls: number;
   /** …of which a later attempt succeeded (the SDK's retry with backoff worked). */
   recoveredCalls: number;
+  /** …of which a later attempt met a genuine error, e.g. a conditional check failing on the call's own earlier write. */
+  genuineErrorCalls: number;
+  /** …of which the injected fault reached the caller (not retryable, retries or retry quota exhausted). */
+  surfacedCalls: number;
 }
 
 export interface FaultInjector {
@@ -313,11 +317,14 @@ export function installFaults<I extends object, O extends MetadataBearer>(
     name,
     stats: () => {
       const all = [...calls.values()];
+      const last = (c: FaultedCall) => c.attempts[c.attempts.length - 1];
       return {
         attempts,
         injected: { ...injected },
         faultedCalls: all.length,
         recoveredCalls: all.filter((c) => c.recovered).length,
+        genuineErrorCalls: all.filter((c) => !c.recovered && last(c)?.fault === undefined).length,
+        surfacedCalls: all.filter((c) => !c.recovered && last(c)?.fault !== undefined).length,
       };
     },
     faultedCalls: () => [...calls.values()].map((c) => ({ ...c, attempts: [...c.attempts] })),
