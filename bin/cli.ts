@@ -16,6 +16,18 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'run one requalification sweep now and print its summary',
     load: async () => (await import('./commands/sweep.js')).sweep,
   },
+  runs: {
+    summary: "nurture runs of the local stack, or one run's state history",
+    load: async () => (await import('./commands/operator.js')).runs,
+  },
+  export: {
+    summary: 'print everything stored about a lead (by --email) as JSON',
+    load: async () => (await import('./commands/operator.js')).exportLead,
+  },
+  erase: {
+    summary: 'erase a lead (by --email); only a hash of the address is kept so it is never re-added',
+    load: async () => (await import('./commands/operator.js')).eraseLead,
+  },
   inject: {
     summary: 'inject an SES event (bounce, complaint, open, click, unsubscribe) into a running local stack',
     load: async () => (await import('./commands/inject.js')).inject,

@@ -16,7 +16,8 @@ export const handler = httpApi(async (event) => {
   switch (route) {
     case 'GET /leads': {
       const parsed = Email.safeParse(event.queryStringParameters?.email ?? '');
-      if (!parsed.success) throw new ValidationError('invalid query', { email: parsed.error.issues[0]?.message ?? 'is invalid' });
+      if (!parsed.success)
+        throw new ValidationError('invalid query', { email: parsed.error.issues[0]?.message ?? 'is invalid' });
       const lead = await mustFind(await repository.findLeadIdByEmail(parsed.data));
       return json(200, leadView(lead, await repository.stageHistory(lead.leadId)));
     }
@@ -26,12 +27,16 @@ export const handler = httpApi(async (event) => {
     }
     case 'GET /leads/{leadId}/export': {
       const lead = await mustFind(event.pathParameters?.leadId);
-      const [history, events] = await Promise.all([repository.stageHistory(lead.leadId), repository.listEvents(lead.leadId)]);
+      const [history, events] = await Promise.all([
+        repository.stageHistory(lead.leadId),
+        repository.listEvents(lead.leadId),
+      ]);
       return json(200, leadExport(lead, history, events));
     }
     case 'DELETE /leads/{leadId}': {
-      const erased = await repository.eraseLead(event.pathParameters?.leadId ?? '', clock.now());
-      if (!erased) throw new NotFoundError('no such lead');
+      // A nurture run of the erased lead finds no lead at its next step and ends without sending anything.
+      const lead = await mustFind(event.pathParameters?.leadId);
+      if (!(await repository.eraseLead(lead.leadId, clock.now()))) throw new NotFoundError('no such lead');
       return { statusCode: 204, body: '' };
     }
     default:

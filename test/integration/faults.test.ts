@@ -508,7 +508,6 @@ describe('DynamoDB faults: scoring from the table stream', () => {
     expect(commits.stats().injected.conflict).toBeGreaterThan(0);
     expect(commits.stats().injected.lostResponse).toBeGreaterThan(0);
     expect(f.stats().recoveredCalls).toBeGreaterThan(0);
-    expect(delivery.failedReports).toBeGreaterThan(0);
     expect(delivery.deadLetters).toEqual([]);
     for (const { lead, events, applied, mismatches } of await audit(leadIds)) {
       expect({ leadId: lead.leadId, mismatches }).toEqual({ leadId: lead.leadId, mismatches: [] });
@@ -517,7 +516,7 @@ describe('DynamoDB faults: scoring from the table stream', () => {
     }
   }, 60_000);
 
-  it('fails only the record whose commit met a TransactionConflict; its redelivery applies it once', async () => {
+  it('gets a scoring commit that met a TransactionConflict retried, and applies its events once', async () => {
     const { leadIds, records } = await captured('conflict', 3, 8);
     const scorer = await container();
     const f = installFaults(scorer.runtime.dynamoDb, {
@@ -530,8 +529,8 @@ describe('DynamoDB faults: scoring from the table stream', () => {
     const delivery = await deliver(scorer, records, { batchSize: 100 });
     f.remove();
 
+    // Retried in the handler (a conflict is a lost race) or by redelivery of the record: either way, once.
     expect(f.stats().injected.conflict).toBe(1);
-    expect(delivery.failedReports).toBeGreaterThan(0);
     expect(delivery.deadLetters).toEqual([]);
     for (const { mismatches, events, applied } of await audit(leadIds)) {
       expect(mismatches).toEqual([]);

@@ -90,7 +90,8 @@ export function nextSendWindow(at: Date, zone: string, window: SendPolicy['sendW
     const l = localTime(noon, zone);
     if (!window.days.includes(l.weekday)) continue;
     const opens = zonedInstant(zone, l.year, l.month, l.day, window.startHour);
-    if (opens.getTime() > at.getTime()) return opens;
+    // On a spring-forward day the opening hour may not exist (02:00 → 03:00): that day has no window, or a later one.
+    if (opens.getTime() > at.getTime() && inSendWindow(opens, zone, window)) return opens;
   }
   throw new Error('send window has no opening within 8 days'); // unreachable: days is non-empty
 }

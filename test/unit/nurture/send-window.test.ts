@@ -51,6 +51,14 @@ describe('send window', () => {
     expect(zoneFor('Europe/Berlin', DEFAULT_NURTURE_PLAN.policy)).toBe('Europe/Berlin');
   });
 
+  it('skips a day whose opening hour does not exist (spring forward) to the next opening', () => {
+    // Sunday 2025-03-09 02:00 does not exist in New York (clocks jump to 03:00): the next window is Monday's.
+    const w = { days: [7, 1], startHour: 2, endHour: 3 };
+    const next = nextSendWindow(new Date('2025-03-03T08:00:00Z'), 'America/New_York', w);
+    expect(next.toISOString()).toBe('2025-03-10T06:00:00.000Z');
+    expect(inSendWindow(next, 'America/New_York', w)).toBe(true);
+  });
+
   it('always answers an instant inside the window, not before now, and the window’s opening when it had to wait', () => {
     fc.assert(
       fc.property(
