@@ -20,9 +20,18 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 500);
 const TABLE = 'leadloop-bench';
 const REGION = 'us-east-1';
 
-type Handler = (event: APIGatewayProxyEvent, context: ReturnType<typeof lambdaContext>) => Promise<APIGatewayProxyResult>;
+type Handler = (
+  event: APIGatewayProxyEvent,
+  context: ReturnType<typeof lambdaContext>,
+) => Promise<APIGatewayProxyResult>;
 
-function apiEvent(resource: string, path: string, body: string, contentType: string, pathParameters: Record<string, string> | null = null): APIGatewayProxyEvent {
+function apiEvent(
+  resource: string,
+  path: string,
+  body: string,
+  contentType: string,
+  pathParameters: Record<string, string> | null = null,
+): APIGatewayProxyEvent {
   return {
     resource,
     path,
@@ -35,7 +44,10 @@ function apiEvent(resource: string, path: string, body: string, contentType: str
     stageVariables: null,
     body,
     isBase64Encoded: false,
-    requestContext: { requestId: 'bench', identity: { sourceIp: '203.0.113.7' } } as APIGatewayProxyEvent['requestContext'],
+    requestContext: {
+      requestId: 'bench',
+      identity: { sourceIp: '203.0.113.7' },
+    } as APIGatewayProxyEvent['requestContext'],
   };
 }
 
@@ -72,7 +84,11 @@ async function main(): Promise<void> {
       POWERTOOLS_TRACE_ENABLED: 'false',
       POWERTOOLS_LOG_LEVEL: 'ERROR',
     });
-    const admin = new DynamoDBClient({ endpoint: ddb.endpoint, region: REGION, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    const admin = new DynamoDBClient({
+      endpoint: ddb.endpoint,
+      region: REGION,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
     await ensureTable(admin, TABLE);
     admin.destroy();
 
@@ -83,7 +99,12 @@ async function main(): Promise<void> {
     const ctx = () => lambdaContext({ functionName: 'leadloop-capture', region: REGION, timeoutMs: 10_000 });
 
     const submit = async (i: number) => {
-      const res = await formHandler(apiEvent('/forms/{formId}', '/forms/demo-request', form(i), 'application/x-www-form-urlencoded', { formId: 'demo-request' }), ctx());
+      const res = await formHandler(
+        apiEvent('/forms/{formId}', '/forms/demo-request', form(i), 'application/x-www-form-urlencoded', {
+          formId: 'demo-request',
+        }),
+        ctx(),
+      );
       if (res.statusCode !== 202) throw new Error(`submission ${i}: ${res.statusCode} ${res.body}`);
       return JSON.parse(res.body) as { leadId: string };
     };
@@ -107,7 +128,10 @@ async function main(): Promise<void> {
         type: 'page_viewed',
         properties: { url: 'https://www.example.com/pricing' },
       }));
-      const res = await eventsHandler(apiEvent('/events', '/events', JSON.stringify({ events }), 'application/json'), ctx());
+      const res = await eventsHandler(
+        apiEvent('/events', '/events', JSON.stringify({ events }), 'application/json'),
+        ctx(),
+      );
       if (res.statusCode !== 202) throw new Error(`events: ${res.statusCode} ${res.body}`);
     }
     const eventsMs = performance.now() - t1;
@@ -118,7 +142,9 @@ async function main(): Promise<void> {
     const padding = 'x'.repeat(700);
     const t2 = performance.now();
     for (let i = 0; i < SUBMISSIONS; i++) {
-      await runtime.documentClient.send(new PutCommand({ TableName: TABLE, Item: { pk: `RAW#${i}`, sk: 'RAW', padding } }));
+      await runtime.documentClient.send(
+        new PutCommand({ TableName: TABLE, Item: { pk: `RAW#${i}`, sk: 'RAW', padding } }),
+      );
     }
     const rawMs = performance.now() - t2;
     const raw = { ...tally };

@@ -13,7 +13,6 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { ulid } from 'ulid';
-import { z } from 'zod';
 import { ensureTable, startDynamoDbLocal } from '../lib/local/dynamodb.js';
 import { countCapacity, resetTally, tally } from './support/capacity.js';
 import { lambdaContext } from '../lib/local/lambda-context.js';
@@ -153,20 +152,18 @@ async function main(): Promise<void> {
     // Baseline: plain PutItem of copies of the event items the handler wrote (same size, fresh keys).
     const samples = (
       await Promise.all(
-        leads
-          .slice(0, 50)
-          .map(
-            async (l) =>
-              (
-                await runtime.documentClient.send(
-                  new QueryCommand({
-                    TableName: TABLE,
-                    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
-                    ExpressionAttributeValues: { ':pk': `LEAD#${l.leadId}`, ':e': 'EVENT#' },
-                  }),
-                )
-              ).Items ?? [],
-          ),
+        leads.slice(0, 50).map(
+          async (l) =>
+            (
+              await runtime.documentClient.send(
+                new QueryCommand({
+                  TableName: TABLE,
+                  KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
+                  ExpressionAttributeValues: { ':pk': `LEAD#${l.leadId}`, ':e': 'EVENT#' },
+                }),
+              )
+            ).Items ?? [],
+        ),
       )
     ).flat();
     if (samples.length === 0) throw new Error('the handler wrote no event items');

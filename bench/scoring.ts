@@ -149,16 +149,21 @@ export function main(args: readonly string[] = process.argv.slice(2)): void {
 
   // The model preview (`leadloop simulate`) replays every lead twice (current and candidate model): time per 10,000
   // leads of this shape, against replaying them once under one model as the in-run baseline.
-  const stricter = parseModel({ ...defaultModel, thresholds: { ...defaultModel.thresholds, mql: { fit: 20, engagement: 25 } } });
+  const stricter = parseModel({
+    ...defaultModel,
+    thresholds: { ...defaultModel.thresholds, mql: { fit: 20, engagement: 25 } },
+  });
   const t0 = performance.now();
   for (const h of histories) applyEvents(h.lead, h.events, defaultModel, now);
   const once = performance.now() - t0;
   const t1 = performance.now();
   const comparison = compareModels(histories, defaultModel, stricter, now);
   const preview = performance.now() - t1;
-  const per10k = (ms: number) => `${((ms / leads) * 10_000 / 1000).toFixed(2).padStart(8)} s per 10,000 leads`;
+  const per10k = (ms: number) => `${(((ms / leads) * 10_000) / 1000).toFixed(2).padStart(8)} s per 10,000 leads`;
   console.log(`  one replay of every lead        ${per10k(once)}`);
-  console.log(`  simulate (two replays, compare) ${per10k(preview)}   simulate/replay ${(preview / once).toFixed(2)}x   (${comparison.changed} of ${comparison.leads} would change stage)`);
+  console.log(
+    `  simulate (two replays, compare) ${per10k(preview)}   simulate/replay ${(preview / once).toFixed(2)}x   (${comparison.changed} of ${comparison.leads} would change stage)`,
+  );
 }
 
 const entry = process.argv[1];

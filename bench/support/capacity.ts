@@ -54,4 +54,3 @@ export function countCapacity(stack: MiddlewareStack<ServiceInputTypes, ServiceO
     { step: 'initialize', name: 'benchCapacityCounter', override: true },
   );
 }
-

@@ -27,12 +27,16 @@ const USAGE = `usage: npm run leadloop -- simulate --model <file.json> [options]
 function print(c: ModelComparison): void {
   console.log(`${c.leads} leads re-scored; ${c.changed} would change stage.\n`);
   console.log('stage           current  candidate');
-  for (const row of c.funnel) console.log(`${row.stage.padEnd(16)}${String(row.before).padStart(7)}  ${String(row.after).padStart(9)}`);
+  for (const row of c.funnel)
+    console.log(`${row.stage.padEnd(16)}${String(row.before).padStart(7)}  ${String(row.after).padStart(9)}`);
   if (c.changed === 0) return;
   console.log('\nmove                          leads  examples (lead: total/grade → total/grade)');
   for (const [move, n] of Object.entries(c.moves).sort((a, b) => b[1] - a[1])) {
     const ex = (c.examples[move] ?? [])
-      .map((e) => `${e.leadId}: ${e.before.total.toFixed(1)}/${e.before.grade} → ${e.after.total.toFixed(1)}/${e.after.grade}`)
+      .map(
+        (e) =>
+          `${e.leadId}: ${e.before.total.toFixed(1)}/${e.before.grade} → ${e.after.total.toFixed(1)}/${e.after.grade}`,
+      )
       .join('; ');
     console.log(`${move.padEnd(30)}${String(n).padStart(5)}  ${ex}`);
   }
@@ -101,7 +105,10 @@ export async function simulate(argv: string[]): Promise<number> {
   if (values.json) console.log(JSON.stringify({ ...comparison, unreadable }, null, 2));
   else {
     print(comparison);
-    if (unreadable.length > 0) console.log(`\n${unreadable.length} lead(s) left out: an event does not fit the schema (${unreadable.slice(0, 5).join(', ')})`);
+    if (unreadable.length > 0)
+      console.log(
+        `\n${unreadable.length} lead(s) left out: an event does not fit the schema (${unreadable.slice(0, 5).join(', ')})`,
+      );
   }
   return 0;
 }

@@ -15,9 +15,7 @@ import { DynamoLeadRepository } from './dynamo-lead-repository.js';
 export const config = loadConfig();
 
 export const clock: Clock =
-  config.daySeconds !== undefined
-    ? scaledClock(config.daySeconds, config.clockOrigin ?? new Date())
-    : systemClock;
+  config.daySeconds !== undefined ? scaledClock(config.daySeconds, config.clockOrigin ?? new Date()) : systemClock;
 
 /** Emails and tokens are masked in every log entry (log-masking.ts), whatever a handler passes to the logger. */
 export const logger = new Logger({ serviceName: 'leadloop', jsonReplacerFn: maskingJsonReplacer });

@@ -85,7 +85,10 @@ export const ApiEvent = z
       .regex(/^[\w.:-]+$/, 'may contain only letters, digits and . _ : -')
       .optional(),
     email: Email.optional(),
-    leadId: z.string({ error: 'must be a string' }).regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'is not a lead id').optional(),
+    leadId: z
+      .string({ error: 'must be a string' })
+      .regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'is not a lead id')
+      .optional(),
     type: EventType,
     occurredAt: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 date-time' }).optional(),
     properties: EventProperties.optional(),

@@ -17,8 +17,11 @@ export const Email = z
       .string()
       .min(1, 'is required')
       .max(254, 'is longer than 254 characters')
-      // eslint-disable-next-line no-control-regex
-      .regex(/^[^\s\u0000-\u001f\u007f-\u009f@<>()[\]\\,;:"]+@[^\s\u0000-\u001f\u007f-\u009f@<>()[\]\\,;:"]+\.[a-z0-9-]{2,}$/i, 'is not a valid email address')
+      .regex(
+        // eslint-disable-next-line no-control-regex -- control characters are exactly what this excludes
+        /^[^\s\u0000-\u001f\u007f-\u009f@<>()[\]\\,;:"]+@[^\s\u0000-\u001f\u007f-\u009f@<>()[\]\\,;:"]+\.[a-z0-9-]{2,}$/i,
+        'is not a valid email address',
+      )
       .refine((s) => s.isWellFormed(), 'is not a valid email address'),
   );
 export type Email = z.infer<typeof Email>;

@@ -1,6 +1,15 @@
 import { z } from 'zod';
 
-export const STAGES = ['subscriber', 'lead', 'mql', 'sql', 'opportunity', 'customer', 'dormant', 'disqualified'] as const;
+export const STAGES = [
+  'subscriber',
+  'lead',
+  'mql',
+  'sql',
+  'opportunity',
+  'customer',
+  'dormant',
+  'disqualified',
+] as const;
 export const Stage = z.enum(STAGES);
 export type Stage = z.infer<typeof Stage>;
 

@@ -20,7 +20,12 @@ export interface Replayed {
 export function replay(history: LeadHistory, model: ScoringModel, now: Date): Replayed {
   const start = newLead(history.lead.leadId, history.lead.email, new Date(history.lead.createdAt));
   const { lead } = applyEvents(start, history.events, model, now);
-  return { stage: lead.stage, total: lead.scores?.total ?? 0, grade: lead.scores?.grade ?? 'F', reason: lead.stageReason };
+  return {
+    stage: lead.stage,
+    total: lead.scores?.total ?? 0,
+    grade: lead.scores?.grade ?? 'F',
+    reason: lead.stageReason,
+  };
 }
 
 export interface ModelComparison {

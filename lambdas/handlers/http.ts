@@ -17,7 +17,11 @@ export class UnsupportedMediaTypeError extends Error {
 
 export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
-export const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult => ({
+export const json = (
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): APIGatewayProxyResult => ({
   statusCode,
   headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
   body: JSON.stringify(body),
@@ -37,7 +41,9 @@ export function errorResponse(error: unknown): APIGatewayProxyResult {
   if (error instanceof UnsupportedMediaTypeError) {
     return json(415, { error: 'UnsupportedMediaType', message: error.message });
   }
-  logger.error('unhandled error', { error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error) });
+  logger.error('unhandled error', {
+    error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
+  });
   return json(500, { error: 'InternalError', message: 'internal error' });
 }
 

@@ -10,7 +10,14 @@ import { startLocalStack, type LocalStack } from '../../lib/local/stack.js';
 let stack: LocalStack;
 
 beforeAll(async () => {
-  stack = await startLocalStack({ port: 0, dynamoDbPort: 0, sesPort: 0, inMemory: true, pollIntervalMs: 50, log: () => undefined });
+  stack = await startLocalStack({
+    port: 0,
+    dynamoDbPort: 0,
+    sesPort: 0,
+    inMemory: true,
+    pollIntervalMs: 50,
+    log: () => undefined,
+  });
 });
 
 afterAll(async () => {
@@ -18,7 +25,10 @@ afterAll(async () => {
 });
 
 /** Runs a CLI command and returns its exit code and what it printed. */
-async function cli(command: (argv: string[]) => Promise<number>, argv: string[]): Promise<{ code: number; out: string }> {
+async function cli(
+  command: (argv: string[]) => Promise<number>,
+  argv: string[],
+): Promise<{ code: number; out: string }> {
   const out: string[] = [];
   const log = vi.spyOn(console, 'log').mockImplementation((s: unknown) => void out.push(String(s)));
   const err = vi.spyOn(console, 'error').mockImplementation((s: unknown) => void out.push(String(s)));
@@ -45,7 +55,10 @@ describe('export and erase (admin API and CLI)', () => {
 
     const exported = await cli(exportLead, ['--email', email]);
     expect(exported.code).toBe(0);
-    const dump = JSON.parse(exported.out) as { lead: { email: string; consent: { ip?: string }; stageHistory: unknown[] }; events: { type: string }[] };
+    const dump = JSON.parse(exported.out) as {
+      lead: { email: string; consent: { ip?: string }; stageHistory: unknown[] };
+      events: { type: string }[];
+    };
     expect(dump.lead.email).toBe(email);
     expect(dump.lead.consent.ip).toBeDefined();
     expect(dump.events.map((e) => e.type)).toEqual(['content_download']);
@@ -53,13 +66,17 @@ describe('export and erase (admin API and CLI)', () => {
 
     const erased = await cli(eraseLead, ['--email', email]);
     expect(erased.code).toBe(0);
-    const read = await fetch(`${stack.url}/leads?email=${encodeURIComponent(email)}`, { headers: { 'x-admin-key': stack.adminKey } });
+    const read = await fetch(`${stack.url}/leads?email=${encodeURIComponent(email)}`, {
+      headers: { 'x-admin-key': stack.adminKey },
+    });
     expect(read.status).toBe(404);
 
     // a later submission of the same address is answered as usual but stores nothing
     expect((await submit(email)).status).toBe(202);
     await stack.poller.drain();
-    const again = await fetch(`${stack.url}/leads?email=${encodeURIComponent(email)}`, { headers: { 'x-admin-key': stack.adminKey } });
+    const again = await fetch(`${stack.url}/leads?email=${encodeURIComponent(email)}`, {
+      headers: { 'x-admin-key': stack.adminKey },
+    });
     expect(again.status).toBe(404);
     expect((await cli(exportLead, ['--email', email])).code).toBe(1);
   });

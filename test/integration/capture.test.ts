@@ -31,7 +31,11 @@ describe('capturing forms into DynamoDB Local', () => {
     expect(again).toEqual({ leadId: first.leadId, outcome: 'duplicate' });
     const events = await repo.listEvents(first.leadId as string);
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ type: 'demo_requested', source: 'form', properties: { formId: 'demo-request', jobTitle: 'CTO', consent: true } });
+    expect(events[0]).toMatchObject({
+      type: 'demo_requested',
+      source: 'form',
+      properties: { formId: 'demo-request', jobTitle: 'CTO', consent: true },
+    });
   });
 
   it('treats an Idempotency-Key as the identity of the submission', async () => {
@@ -39,7 +43,11 @@ describe('capturing forms into DynamoDB Local', () => {
     const email = uniqueEmail('idem');
     const first = await captureForm(deps, { formId: 'contact', submission: submission(email), idempotencyKey: 'k-1' });
     clock.advance(3 * 86_400_000);
-    const retry = await captureForm(deps, { formId: 'contact', submission: submission(email, { lastName: 'L' }), idempotencyKey: 'k-1' });
+    const retry = await captureForm(deps, {
+      formId: 'contact',
+      submission: submission(email, { lastName: 'L' }),
+      idempotencyKey: 'k-1',
+    });
     const other = await captureForm(deps, { formId: 'contact', submission: submission(email), idempotencyKey: 'k-2' });
     expect(retry.outcome).toBe('duplicate');
     expect(other.outcome).toBe('recorded');

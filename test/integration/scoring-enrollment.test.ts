@@ -4,7 +4,12 @@ import { FormSubmission } from '../../lambdas/domain/forms.js';
 import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
 import type { NurtureRun } from '../../lambdas/domain/nurture/enrollment.js';
 import type { NurtureStart, NurtureStarter } from '../../lambdas/domain/nurture/ports.js';
-import { followUpNurture, pendingStart, scorePendingEvents, type ScoringDeps } from '../../lambdas/domain/scoring-pipeline.js';
+import {
+  followUpNurture,
+  pendingStart,
+  scorePendingEvents,
+  type ScoringDeps,
+} from '../../lambdas/domain/scoring-pipeline.js';
 import { applyEvents, defaultModel } from '../../lambdas/domain/scoring/index.js';
 import { testCaptureDeps, uniqueEmail } from '../support/dynamo.js';
 
@@ -61,9 +66,15 @@ describe('nurture enrollment from the scoring pipeline', () => {
     await followUpNurture(s.scoring, { after: again.after, enrollment: pendingStart(again.after) });
 
     expect(result.enrollment.start?.track).toBe('newsletter');
-    expect(s.starter.started).toEqual([{ leadId, track: 'newsletter', executionName: result.enrollment.start?.executionName }]);
+    expect(s.starter.started).toEqual([
+      { leadId, track: 'newsletter', executionName: result.enrollment.start?.executionName },
+    ]);
     const lead = await s.repo.getLead(leadId);
-    expect(lead?.nurture).toMatchObject({ track: 'newsletter', status: 'active', executionName: result.enrollment.start?.executionName });
+    expect(lead?.nurture).toMatchObject({
+      track: 'newsletter',
+      status: 'active',
+      executionName: result.enrollment.start?.executionName,
+    });
   });
 
   it('enrolls no one who has not consented to marketing email', async () => {

@@ -21,7 +21,16 @@ describe('scoring pipeline on DynamoDB Local', () => {
   it('applies an event once however often it is delivered', async () => {
     const base = testCaptureDeps();
     const email = uniqueEmail('cfo');
-    const submission = FormSubmission.parse({ email, jobTitle: 'CFO', company: 'Acme Health', companySize: '500', industry: 'Healthcare', budget: '$50k approved', timeline: 'this quarter', consent: true });
+    const submission = FormSubmission.parse({
+      email,
+      jobTitle: 'CFO',
+      company: 'Acme Health',
+      companySize: '500',
+      industry: 'Healthcare',
+      budget: '$50k approved',
+      timeline: 'this quarter',
+      consent: true,
+    });
     const { leadId } = await captureForm(base.deps, { formId: 'demo-request', submission });
     const [event] = await base.repo.listEvents(leadId as string);
     const deps = scoringDeps(base);
@@ -62,11 +71,19 @@ describe('scoring pipeline on DynamoDB Local', () => {
     // the same events applied in one go, on an in-memory copy, give the reference score
     const fresh = { ...(concurrent as NonNullable<typeof concurrent>), scores: undefined, version: 0 };
     const stored = await base.repo.listEvents(leadId);
-    const reference = applyEvents({ ...fresh, stage: 'subscriber', stageReason: 'created', profile: {}, attribution: {} }, stored, defaultModel, base.clock.now());
+    const reference = applyEvents(
+      { ...fresh, stage: 'subscriber', stageReason: 'created', profile: {}, attribution: {} },
+      stored,
+      defaultModel,
+      base.clock.now(),
+    );
 
     expect(concurrent?.scores?.engagement).toBeCloseTo(reference.lead.scores?.engagement ?? NaN, 6);
     expect(concurrent?.version).toBeGreaterThanOrEqual(1);
-    const pending = await base.repo.loadPending(leadId, events.map((e) => e.eventId));
+    const pending = await base.repo.loadPending(
+      leadId,
+      events.map((e) => e.eventId),
+    );
     expect(pending.pending).toEqual([]);
   }, 90_000);
 
@@ -75,7 +92,19 @@ describe('scoring pipeline on DynamoDB Local', () => {
       eventName,
       dynamodb: { Keys: { pk: { S: 'LEAD#01ARZ3NDEKTSV4RRFFQ69G5FAV' }, sk: { S: sk } } },
     });
-    const event = { Records: [record('INSERT', 'EVENT#e-1'), record('MODIFY', 'EVENT#e-1'), record('INSERT', 'LEAD'), record('INSERT', 'STAGE#x')] } as DynamoDBStreamEvent;
-    expect(event.Records.map(insertedEvent)).toEqual([{ leadId: '01ARZ3NDEKTSV4RRFFQ69G5FAV', eventId: 'e-1' }, undefined, undefined, undefined]);
+    const event = {
+      Records: [
+        record('INSERT', 'EVENT#e-1'),
+        record('MODIFY', 'EVENT#e-1'),
+        record('INSERT', 'LEAD'),
+        record('INSERT', 'STAGE#x'),
+      ],
+    } as DynamoDBStreamEvent;
+    expect(event.Records.map(insertedEvent)).toEqual([
+      { leadId: '01ARZ3NDEKTSV4RRFFQ69G5FAV', eventId: 'e-1' },
+      undefined,
+      undefined,
+      undefined,
+    ]);
   });
 });

@@ -15,7 +15,13 @@ describe('leadloop simulate (model preview against the table)', () => {
     const email = uniqueEmail('preview');
     const t = (m: number) => new Date(Date.now() - (60 - m) * 60_000).toISOString();
     await ingestEvents(base.deps, [
-      { eventId: 'p-1', email, type: 'content_download', occurredAt: t(1), properties: { jobTitle: 'VP Marketing', companySize: '800', industry: 'Technology' } },
+      {
+        eventId: 'p-1',
+        email,
+        type: 'content_download',
+        occurredAt: t(1),
+        properties: { jobTitle: 'VP Marketing', companySize: '800', industry: 'Technology' },
+      },
       { eventId: 'p-2', email, type: 'webinar_registered', occurredAt: t(2) },
       { eventId: 'p-3', email, type: 'content_download', occurredAt: t(3), properties: { formId: 'guide' } },
       { eventId: 'p-4', email, type: 'pricing_page_viewed', occurredAt: t(4) },
@@ -32,16 +38,34 @@ describe('leadloop simulate (model preview against the table)', () => {
 
     const dir = mkdtempSync(join(tmpdir(), 'leadloop-sim-'));
     const file = join(dir, 'strict.json');
-    writeFileSync(file, JSON.stringify({ ...defaultModel, thresholds: { ...defaultModel.thresholds, mql: { fit: 15, engagement: 1000 } } }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...defaultModel,
+        thresholds: { ...defaultModel.thresholds, mql: { fit: 15, engagement: 1000 } },
+      }),
+    );
     const out: string[] = [];
     const log = vi.spyOn(console, 'log').mockImplementation((s: unknown) => void out.push(String(s)));
-    const code = await simulate(['--model', file, '--endpoint', process.env.DYNAMODB_ENDPOINT as string, '--table', process.env.TABLE_NAME as string, '--json', '--examples', '1000']);
+    const code = await simulate([
+      '--model',
+      file,
+      '--endpoint',
+      process.env.DYNAMODB_ENDPOINT as string,
+      '--table',
+      process.env.TABLE_NAME as string,
+      '--json',
+      '--examples',
+      '1000',
+    ]);
     log.mockRestore();
 
     expect(code).toBe(0);
     const comparison = JSON.parse(out.join('\n')) as ModelComparison;
     expect(comparison.leads).toBeGreaterThanOrEqual(1);
-    const moved = Object.values(comparison.examples).flat().find((e) => e.leadId === leadId);
+    const moved = Object.values(comparison.examples)
+      .flat()
+      .find((e) => e.leadId === leadId);
     expect(moved).toMatchObject({ before: { stage: 'mql' }, after: { stage: 'lead' } });
     const after = await base.repo.getLead(leadId);
     expect(after).toEqual(stored);

@@ -14,7 +14,17 @@ function fitRules(profile: Record<string, string>): string[] {
   const at = new Date('2026-03-02T10:00:00Z');
   const { lead } = applyEvents(
     newLead('01ARZ3NDEKTSV4RRFFQ69G5FAV', 'ops@acme-builders.com', at),
-    [{ eventId: 'e1', leadId: '01ARZ3NDEKTSV4RRFFQ69G5FAV', type: 'demo_requested', occurredAt: at.toISOString(), receivedAt: at.toISOString(), source: 'form', properties: profile }],
+    [
+      {
+        eventId: 'e1',
+        leadId: '01ARZ3NDEKTSV4RRFFQ69G5FAV',
+        type: 'demo_requested',
+        occurredAt: at.toISOString(),
+        receivedAt: at.toISOString(),
+        source: 'form',
+        properties: profile,
+      },
+    ],
     defaultModel,
     at,
   );
@@ -24,8 +34,11 @@ function fitRules(profile: Record<string, string>): string[] {
 describe('landing-page form values under the default model', () => {
   it('scores every ideal-customer industry the form offers, and not "other"', () => {
     const values = optionValues('industry');
-    expect(values).toEqual(expect.arrayContaining(['real-estate', 'general-contractor', 'healthcare', 'tech-support', 'other']));
-    for (const industry of values.filter((v) => v !== 'other')) expect(fitRules({ industry })).toContain('industry-icp');
+    expect(values).toEqual(
+      expect.arrayContaining(['real-estate', 'general-contractor', 'healthcare', 'tech-support', 'other']),
+    );
+    for (const industry of values.filter((v) => v !== 'other'))
+      expect(fitRules({ industry })).toContain('industry-icp');
     expect(fitRules({ industry: 'other' })).not.toContain('industry-icp');
   });
 

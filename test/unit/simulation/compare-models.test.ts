@@ -5,7 +5,12 @@ import { defaultModel, parseModel } from '../../../lambdas/domain/scoring/index.
 import { compareModels, type LeadHistory } from '../../../lambdas/domain/simulation.js';
 
 const at = (day: number) => new Date(Date.UTC(2026, 2, 1 + day, 10)).toISOString();
-const event = (leadId: string, n: number, type: LeadEvent['type'], properties: LeadEvent['properties'] = {}): LeadEvent => ({
+const event = (
+  leadId: string,
+  n: number,
+  type: LeadEvent['type'],
+  properties: LeadEvent['properties'] = {},
+): LeadEvent => ({
   eventId: `${leadId}-${n}`,
   leadId,
   type,
@@ -21,12 +26,18 @@ function history(leadId: string, email: string, events: LeadEvent[]): LeadHistor
 
 const director = (id: string) =>
   history(id, `${id}@acme-health.com`, [
-    event(id, 0, 'content_download', { formId: 'content-download', jobTitle: 'Director of Operations', companySize: '500', industry: 'Healthcare' }),
+    event(id, 0, 'content_download', {
+      formId: 'content-download',
+      jobTitle: 'Director of Operations',
+      companySize: '500',
+      industry: 'Healthcare',
+    }),
     event(id, 1, 'webinar_registered'),
     event(id, 2, 'pricing_page_viewed', { url: '/pricing' }),
     event(id, 3, 'content_download', { formId: 'content-download' }),
   ]);
-const reader = (id: string) => history(id, `${id}@gmail.com`, [event(id, 0, 'newsletter_signup'), event(id, 1, 'email_opened')]);
+const reader = (id: string) =>
+  history(id, `${id}@gmail.com`, [event(id, 0, 'newsletter_signup'), event(id, 1, 'email_opened')]);
 
 describe('compareModels (the model preview)', () => {
   const now = new Date(at(5));
@@ -43,7 +54,10 @@ describe('compareModels (the model preview)', () => {
     const mqlsBefore = before.funnel.find((r) => r.stage === 'mql')?.before ?? 0;
     expect(mqlsBefore).toBe(2);
 
-    const stricter = parseModel({ ...defaultModel, thresholds: { ...defaultModel.thresholds, mql: { fit: 15, engagement: 500 } } });
+    const stricter = parseModel({
+      ...defaultModel,
+      thresholds: { ...defaultModel.thresholds, mql: { fit: 15, engagement: 500 } },
+    });
     const c = compareModels(base, defaultModel, stricter, now, 1);
 
     expect(c.changed).toBe(2);
