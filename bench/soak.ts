@@ -78,10 +78,10 @@ Object.assign(process.env, {
   AWS_REGION: REGION,
   AWS_ACCESS_KEY_ID: 'local',
   AWS_SECRET_ACCESS_KEY: 'local',
-  // Faults make handlers log every 5xx; the figures below say what happened.
-  POWERTOOLS_LOG_LEVEL: 'SILENT',
+  // Errors only: they are tallied by reason below instead of printed.
+  POWERTOOLS_LOG_LEVEL: 'ERROR',
   POWERTOOLS_METRICS_DISABLED: 'true',
-  // Development mode makes Powertools write through the global console, whose warnings are filtered below.
+  // Development mode makes Powertools write through the global console, which this script can read.
   POWERTOOLS_DEV: 'true',
 });
 // Scoring invocations that apply nothing have no metrics to publish, and Powertools says so on every one of them.
@@ -89,6 +89,21 @@ const warn = console.warn.bind(console);
 console.warn = (...data: unknown[]) => {
   if (typeof data[0] === 'string' && data[0].startsWith('No application metrics to publish')) return;
   warn(...data);
+};
+/** The handlers' error logs, counted by message and error name (e.g. why stream records failed). */
+const errorLogs = new Map<string, number>();
+const LogLine = z.object({ message: z.string(), error: z.object({ name: z.string() }).optional() });
+console.error = (...data: unknown[]) => {
+  let parsed;
+  try {
+    parsed = typeof data[0] === 'string' ? LogLine.safeParse(JSON.parse(data[0])) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  const key = parsed?.success
+    ? `${parsed.data.message} (${parsed.data.error?.name ?? '-'})`
+    : String(data[0]).slice(0, 80);
+  errorLogs.set(key, (errorLogs.get(key) ?? 0) + 1);
 };
 const runtime = await import('../lambdas/adapters/runtime.js');
 const captureForm: (e: APIGatewayProxyEvent, c: Context) => Promise<APIGatewayProxyResult> = (
@@ -111,6 +126,8 @@ const faults = installFaults(runtime.dynamoDb, {
 const BatchResponse = z.object({ batchItemFailures: z.array(z.object({ itemIdentifier: z.string() })) });
 const isStreamEvent = (e: unknown): e is DynamoDBStreamEvent =>
   typeof e === 'object' && e !== null && 'Records' in e && Array.isArray(e.Records);
+/** The sequence numbers under which each record (by event id) was reported failed, once per report. */
+const failedRecords = new Map<string, string[]>();
 const scoring = { invocations: 0, thrown: 0, itemFailures: 0, pollerLog: [] as string[] };
 const poller = await startStreamPoller({
   endpoint: ddb.endpoint,
@@ -128,7 +145,14 @@ const poller = await startStreamPoller({
     try {
       const response = await scoreStream(event, context);
       const parsed = BatchResponse.safeParse(response ?? { batchItemFailures: [] });
-      if (parsed.success) scoring.itemFailures += parsed.data.batchItemFailures.length;
+      if (parsed.success) {
+        scoring.itemFailures += parsed.data.batchItemFailures.length;
+        for (const f of parsed.data.batchItemFailures) {
+          const record = event.Records.find((r) => r.dynamodb?.SequenceNumber === f.itemIdentifier);
+          const id = (record && insertedEvent(record)?.eventId) ?? f.itemIdentifier;
+          failedRecords.set(id, [...(failedRecords.get(id) ?? []), f.itemIdentifier]);
+        }
+      }
       return response;
     } catch (e) {
       scoring.thrown++;
@@ -533,6 +557,16 @@ say(
 say(
   `                      clients: ${traffic.serverErrors} 5xx answers retried; stream: ${scoring.itemFailures} batch items reported failed, ${scoring.thrown} whole-batch failures, ${scoring.invocations} invocations`,
 );
+say(
+  `failed records        ${failedRecords.size} distinct: ${[...failedRecords]
+    .map(
+      ([id, seqs]) =>
+        `${id} ×${seqs.length}${new Set(seqs).size > 1 ? ` (under ${new Set(seqs).size} sequence numbers)` : ''}`,
+    )
+    .slice(0, 8)
+    .join(', ')}`,
+);
+say(`error logs            ${errorLogs.size === 0 ? 'none' : [...errorLogs].map(([k, n]) => `${n}× ${k}`).join('; ')}`);
 say(
   `DLQ                   ${dlqSet.size} (${[...dlqSet].filter((id) => poison.has(id)).length} poison, ${collateral.length} good events)`,
 );

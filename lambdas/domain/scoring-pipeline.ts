@@ -64,13 +64,44 @@ export async function scorePendingEvents(
   leadId: string,
   eventIds: string[],
 ): Promise<ScoringResult> {
+  let result: ScoringResult | undefined;
+  // One commit is one DynamoDB transaction (the lead, one update per event, the transitions: at most 100 items), so a
+  // lead with more pending events than fit is scored in successive commits, oldest events first.
+  for (;;) {
+    const step = await scoreOnce(deps, leadId, eventIds);
+    result = result
+      ? {
+          ...step,
+          before: result.before,
+          applied: [...result.applied, ...step.applied],
+          transitions: [...result.transitions, ...step.transitions],
+          enrollment: step.enrollment.start || step.enrollment.stop ? step.enrollment : result.enrollment,
+        }
+      : step;
+    if (!step.more) return result;
+  }
+}
+
+/** Events applied per commit: leaves room in the 100-item transaction for the lead and its transitions. */
+export const MAX_EVENTS_PER_COMMIT = 80;
+
+async function scoreOnce(
+  deps: ScoringDeps,
+  leadId: string,
+  eventIds: string[],
+): Promise<ScoringResult & { more: boolean }> {
   const maxAttempts = deps.maxAttempts ?? 10;
   const sleep = deps.sleep ?? defaultSleep;
   for (let attempt = 1; ; attempt++) {
-    const { lead, pending, invalid } = await deps.leads.loadPending(leadId, eventIds);
-    if (!lead || pending.length === 0) {
-      return { before: lead, after: lead, applied: [], transitions: [], enrollment: {}, invalid };
+    const { lead, pending: all, invalid } = await deps.leads.loadPending(leadId, eventIds);
+    if (!lead || all.length === 0) {
+      return { before: lead, after: lead, applied: [], transitions: [], enrollment: {}, invalid, more: false };
     }
+    const pending = [...all]
+      .sort((a, b) =>
+        a.occurredAt < b.occurredAt ? -1 : a.occurredAt > b.occurredAt ? 1 : a.eventId < b.eventId ? -1 : 1,
+      )
+      .slice(0, MAX_EVENTS_PER_COMMIT);
     const now = deps.clock.now();
     const { lead: scored, transitions } = deps.apply(lead, pending, now);
     const enrollment = deps.nurture ? enrollmentDecision(lead, scored, deps.nurture.tracks) : {};
@@ -81,7 +112,16 @@ export async function scorePendingEvents(
         pending.map((e) => e.eventId),
         transitions,
       );
-      return { before: lead, after: next, applied: pending.map((e) => e.eventId), transitions, enrollment, invalid };
+      const applied = pending.map((e) => e.eventId);
+      return {
+        before: lead,
+        after: next,
+        applied,
+        transitions,
+        enrollment,
+        invalid,
+        more: all.length > pending.length,
+      };
     } catch (e) {
       if (!(e instanceof ConflictError) || attempt >= maxAttempts) throw e;
       await sleep(Math.min(1000, 10 * 2 ** attempt) * Math.random());

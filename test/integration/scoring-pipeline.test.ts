@@ -87,6 +87,27 @@ describe('scoring pipeline on DynamoDB Local', () => {
     expect(pending.pending).toEqual([]);
   }, 90_000);
 
+  it('scores more pending events than one transaction holds, in successive commits', async () => {
+    const base = testCaptureDeps();
+    const email = uniqueEmail('many');
+    const events = Array.from({ length: 190 }, (_, i) => ({
+      eventId: `view-${i}`,
+      email,
+      type: 'page_viewed',
+      occurredAt: new Date(Date.parse('2026-03-01T00:00:00Z') + i * 60_000).toISOString(),
+      properties: { url: `/blog/${i}` },
+    }));
+    await ingestEvents(base.deps, events.slice(0, 100));
+    await ingestEvents(base.deps, events.slice(100));
+    const leadId = (await base.repo.findLeadIdByEmail(email)) as string;
+
+    const result = await scorePendingEvents(scoringDeps(base), leadId, events.map((e) => e.eventId));
+
+    expect(result.applied).toHaveLength(190);
+    expect((await base.repo.loadPending(leadId, events.map((e) => e.eventId))).pending).toEqual([]);
+    expect((await base.repo.getLead(leadId))?.version).toBe(3);
+  }, 90_000);
+
   it('reads only event inserts from stream records', () => {
     const record = (eventName: 'INSERT' | 'MODIFY', sk: string) => ({
       eventName,
