@@ -101,10 +101,21 @@ describe('scoring pipeline on DynamoDB Local', () => {
     await ingestEvents(base.deps, events.slice(100));
     const leadId = (await base.repo.findLeadIdByEmail(email)) as string;
 
-    const result = await scorePendingEvents(scoringDeps(base), leadId, events.map((e) => e.eventId));
+    const result = await scorePendingEvents(
+      scoringDeps(base),
+      leadId,
+      events.map((e) => e.eventId),
+    );
 
     expect(result.applied).toHaveLength(190);
-    expect((await base.repo.loadPending(leadId, events.map((e) => e.eventId))).pending).toEqual([]);
+    expect(
+      (
+        await base.repo.loadPending(
+          leadId,
+          events.map((e) => e.eventId),
+        )
+      ).pending,
+    ).toEqual([]);
     expect((await base.repo.getLead(leadId))?.version).toBe(3);
   }, 90_000);
 
