@@ -13,6 +13,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { ensureTable, startDynamoDbLocal } from '../lib/local/dynamodb.js';
 import { lambdaContext } from '../lib/local/lambda-context.js';
 import { freePort } from '../lib/local/ports.js';
+import { apiEvent as gatewayEvent } from '../test/support/api-event.js';
 import { countCapacity, resetTally, tally } from './support/capacity.js';
 
 const SUBMISSIONS = Number(process.env.BENCH_SUBMISSIONS ?? 500);
@@ -32,23 +33,15 @@ function apiEvent(
   contentType: string,
   pathParameters: Record<string, string> | null = null,
 ): APIGatewayProxyEvent {
-  return {
-    resource,
+  return gatewayEvent({
+    method: 'POST',
     path,
-    httpMethod: 'POST',
-    headers: { 'content-type': contentType },
-    multiValueHeaders: {},
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
+    resource,
     pathParameters,
-    stageVariables: null,
+    headers: { 'content-type': contentType },
     body,
-    isBase64Encoded: false,
-    requestContext: {
-      requestId: 'bench',
-      identity: { sourceIp: '203.0.113.7' },
-    } as APIGatewayProxyEvent['requestContext'],
-  };
+    sourceIp: '203.0.113.7',
+  });
 }
 
 const form = (i: number) =>

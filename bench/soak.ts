@@ -10,6 +10,7 @@ import { LeadEvent, type EventType } from '../lambdas/domain/events.js';
 import { Lead, StageTransition } from '../lambdas/domain/lead.js';
 import { keys } from '../lambdas/adapters/table-definition.js';
 import { insertedEvent } from '../lambdas/handlers/stream-records.js';
+import { apiEvent as gatewayEvent } from '../test/support/api-event.js';
 import { ensureTable, startDynamoDbLocal } from '../lib/local/dynamodb.js';
 import { lambdaContext } from '../lib/local/lambda-context.js';
 import { freePort } from '../lib/local/ports.js';
@@ -240,50 +241,16 @@ function apiEvent(
   headers: Record<string, string>,
   body: string,
 ): APIGatewayProxyEvent {
-  const resource = formId === null ? '/events' : '/forms/{formId}';
-  return {
-    resource,
+  return gatewayEvent({
+    method: 'POST',
     path,
-    httpMethod: 'POST',
-    headers,
-    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
+    resource: formId === null ? '/events' : '/forms/{formId}',
     pathParameters: formId === null ? null : { formId },
-    stageVariables: null,
+    headers,
     body,
-    isBase64Encoded: false,
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'soak',
-      authorizer: null,
-      httpMethod: 'POST',
-      identity: {
-        accessKey: null,
-        accountId: null,
-        apiKey: formId === null ? 'soak' : null,
-        apiKeyId: null,
-        caller: null,
-        clientCert: null,
-        cognitoAuthenticationProvider: null,
-        cognitoAuthenticationType: null,
-        cognitoIdentityId: null,
-        cognitoIdentityPoolId: null,
-        principalOrgId: null,
-        sourceIp: '192.0.2.10',
-        user: null,
-        userAgent: 'soak',
-        userArn: null,
-      },
-      path,
-      protocol: 'HTTP/1.1',
-      requestId: `soak-${seq}`,
-      requestTimeEpoch: Date.now(),
-      resourceId: 'soak',
-      resourcePath: resource,
-      stage: 'soak',
-    },
-  };
+    sourceIp: '192.0.2.10',
+    userAgent: 'soak',
+  });
 }
 
 /** A client that retries a 5xx with the same request until it gets an answer. */

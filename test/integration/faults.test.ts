@@ -22,6 +22,7 @@ import { keys } from '../../lambdas/adapters/table-definition.js';
 import { insertedEvent } from '../../lambdas/handlers/stream-records.js';
 import { lambdaContext } from '../../lib/local/lambda-context.js';
 import { toLambdaRecord } from '../../lib/local/stream-poller.js';
+import { apiEvent } from '../support/api-event.js';
 import { testRepository, uniqueEmail } from '../support/dynamo.js';
 import {
   installFaults,
@@ -80,49 +81,16 @@ function post(
   headers: Record<string, string>,
   body: string,
 ): APIGatewayProxyEvent {
-  return {
-    resource: pathParameters ? '/forms/{formId}' : path,
+  return apiEvent({
+    method: 'POST',
     path,
-    httpMethod: 'POST',
-    headers,
-    multiValueHeaders: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]])),
-    queryStringParameters: null,
-    multiValueQueryStringParameters: null,
+    resource: pathParameters ? '/forms/{formId}' : path,
     pathParameters,
-    stageVariables: null,
+    headers,
     body,
-    isBase64Encoded: false,
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'faults',
-      authorizer: null,
-      httpMethod: 'POST',
-      identity: {
-        accessKey: null,
-        accountId: null,
-        apiKey: null,
-        apiKeyId: null,
-        caller: null,
-        clientCert: null,
-        cognitoAuthenticationProvider: null,
-        cognitoAuthenticationType: null,
-        cognitoIdentityId: null,
-        cognitoIdentityPoolId: null,
-        principalOrgId: null,
-        sourceIp: '203.0.113.7',
-        user: null,
-        userAgent: 'faults-test',
-        userArn: null,
-      },
-      path,
-      protocol: 'HTTP/1.1',
-      requestId: `req-${Math.random().toString(36).slice(2)}`,
-      requestTimeEpoch: Date.now(),
-      resourceId: 'faults',
-      resourcePath: pathParameters ? '/forms/{formId}' : path,
-      stage: 'test',
-    },
-  };
+    sourceIp: '203.0.113.7',
+    userAgent: 'faults-test',
+  });
 }
 
 const formPost = (formId: string, body: Record<string, unknown>, idempotencyKey: string) =>

@@ -13,7 +13,7 @@ import { lambdaContext } from '../../lib/local/lambda-context.js';
 import { aslProblems } from '../../lib/local/nurture-synth.js';
 import { formatRun, startLocalStepFunctionsApi } from '../../lib/local/sfn-api.js';
 import type { RunRecord } from '../../lib/local/stepfunctions.js';
-import { apiEvent } from './api-event.js';
+import { apiEvent } from '../support/api-event.js';
 import { nurtureDefinitions, startHarness, UNSUBSCRIBE_SECRET, type Harness } from './nurture-harness.js';
 
 /**

@@ -1,16 +1,25 @@
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 
-/** An API Gateway (REST, proxy) event as the stage would send it, for calling an HTTP handler in-process. */
+/**
+ * An API Gateway (REST, proxy integration) event as the stage would send it, for calling an HTTP handler in-process:
+ * the one builder tests and benchmarks share.
+ */
 export function apiEvent(req: {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'DELETE';
   path: string;
+  /** The route template, e.g. `/forms/{formId}` (default: the path). */
+  resource?: string;
+  pathParameters?: Record<string, string> | null;
   query?: Record<string, string>;
   headers?: Record<string, string>;
-  body?: string;
+  body?: string | null;
+  isBase64Encoded?: boolean;
+  sourceIp?: string;
+  userAgent?: string;
 }): APIGatewayProxyEvent {
   const headers = { host: 'api.leadloop.test', ...req.headers };
   return {
-    resource: req.path,
+    resource: req.resource ?? req.path,
     path: req.path,
     httpMethod: req.method,
     headers,
@@ -19,10 +28,10 @@ export function apiEvent(req: {
     multiValueQueryStringParameters: req.query
       ? Object.fromEntries(Object.entries(req.query).map(([k, v]) => [k, [v]]))
       : null,
-    pathParameters: null,
+    pathParameters: req.pathParameters ?? null,
     stageVariables: null,
     body: req.body ?? null,
-    isBase64Encoded: false,
+    isBase64Encoded: req.isBase64Encoded ?? false,
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
@@ -34,7 +43,7 @@ export function apiEvent(req: {
       requestId: 'test-request',
       requestTimeEpoch: Date.now(),
       resourceId: 'test',
-      resourcePath: req.path,
+      resourcePath: req.resource ?? req.path,
       identity: {
         accessKey: null,
         accountId: null,
@@ -47,9 +56,9 @@ export function apiEvent(req: {
         cognitoIdentityId: null,
         cognitoIdentityPoolId: null,
         principalOrgId: null,
-        sourceIp: '127.0.0.1',
+        sourceIp: req.sourceIp ?? '127.0.0.1',
         user: null,
-        userAgent: 'vitest',
+        userAgent: req.userAgent ?? 'vitest',
         userArn: null,
       },
     },
