@@ -11,6 +11,7 @@ import {
   pendingStart,
   scorePendingEvents,
   type ScoringDeps,
+  type ScoringResult,
 } from '../domain/scoring-pipeline.js';
 import { applyEvents } from '../domain/scoring/index.js';
 import { scoringModel } from '../adapters/scoring-model.js';
@@ -30,10 +31,29 @@ const deps: ScoringDeps = {
   ...(nurtureConfigured && { nurture: { tracks: DEFAULT_NURTURE_PLAN.tracks, starter: nurtureStarterFromEnv() } }),
 };
 
+/** Applies a lead's pending events, starts or stops its nurture run as decided, and records what changed. */
+async function scoreLead(leadId: string, eventIds: string[]): Promise<ScoringResult> {
+  const result = await scorePendingEvents(deps, leadId, eventIds);
+  const enrollment = result.applied.length > 0 ? result.enrollment : pendingStart(result.after);
+  await followUpNurture(deps, { after: result.after, enrollment }, (error) =>
+    logger.warn('could not stop a nurture run; it ends at its next re-evaluation', {
+      leadId,
+      error: error instanceof Error ? error.message : String(error),
+    }),
+  );
+  if (result.applied.length === 0) return result;
+  metrics.addMetric('EventsScored', MetricUnit.Count, result.applied.length);
+  if (result.enrollment.start) metrics.addMetric('NurtureRunsStarted', MetricUnit.Count, 1);
+  for (const t of result.transitions) {
+    metrics.addMetric(`StageEntered_${t.to}`, MetricUnit.Count, 1);
+    logger.info('stage changed', { leadId, from: t.from, to: t.to, rule: t.rule });
+  }
+  return result;
+}
+
 /**
  * Re-scores leads from new event items on the table's stream. All events of one lead in the batch are applied
- * together by the first of its records (one write per lead per batch); the lead's later records then find nothing
- * pending. Nurture runs the change calls for are started after the write. A failing record is reported alone
+ * together, once, for all of its records (one write per lead per batch); different leads are scored concurrently. Nurture runs the change calls for are started after the write. A failing record is reported alone
  * (partial batch response) and retried, then sent to the DLQ.
  */
 export const handler = middy<DynamoDBStreamEvent, unknown>()
@@ -45,11 +65,23 @@ export const handler = middy<DynamoDBStreamEvent, unknown>()
       const ev = insertedEvent(r);
       if (ev) byLead.set(ev.leadId, [...(byLead.get(ev.leadId) ?? []), ev.eventId]);
     }
+    // One scoring run per lead, shared by all of that lead's records; different leads are scored concurrently.
+    const runs = new Map<string, Promise<ScoringResult>>();
+    const scoreLeadOnce = (leadId: string): Promise<ScoringResult> => {
+      let run = runs.get(leadId);
+      if (!run) {
+        run = scoreLead(leadId, byLead.get(leadId) ?? []);
+        runs.set(leadId, run);
+      }
+      return run;
+    };
     const recordHandler = async (record: DynamoDBRecord) => {
       const ev = insertedEvent(record);
       if (!ev) return;
       try {
-        await scoreRecord(ev);
+        const result = await scoreLeadOnce(ev.leadId);
+        const reason = result.invalid.get(ev.eventId);
+        if (reason !== undefined) throw new PoisonEventError(ev.leadId, ev.eventId, reason);
       } catch (error) {
         logger.error('stream record failed; it will be retried, then dead-lettered', {
           leadId: ev.leadId,
@@ -60,24 +92,5 @@ export const handler = middy<DynamoDBStreamEvent, unknown>()
         throw error;
       }
     };
-    const scoreRecord = async (ev: { leadId: string; eventId: string }) => {
-      const result = await scorePendingEvents(deps, ev.leadId, byLead.get(ev.leadId) ?? [ev.eventId]);
-      const reason = result.invalid.get(ev.eventId);
-      if (reason !== undefined) throw new PoisonEventError(ev.leadId, ev.eventId, reason);
-      const enrollment = result.applied.length > 0 ? result.enrollment : pendingStart(result.after);
-      await followUpNurture(deps, { after: result.after, enrollment }, (error) =>
-        logger.warn('could not stop a nurture run; it ends at its next re-evaluation', {
-          leadId: ev.leadId,
-          error: error instanceof Error ? error.message : String(error),
-        }),
-      );
-      if (result.applied.length === 0) return;
-      metrics.addMetric('EventsScored', MetricUnit.Count, result.applied.length);
-      if (result.enrollment.start) metrics.addMetric('NurtureRunsStarted', MetricUnit.Count, 1);
-      for (const t of result.transitions) {
-        metrics.addMetric(`StageEntered_${t.to}`, MetricUnit.Count, 1);
-        logger.info('stage changed', { leadId: ev.leadId, from: t.from, to: t.to, rule: t.rule });
-      }
-    };
-    return processPartialResponse(event, recordHandler, processor, { context, processInParallel: false });
+    return processPartialResponse(event, recordHandler, processor, { context, processInParallel: true });
   });
