@@ -7,14 +7,12 @@
  * Options (environment): BENCH_SUBMISSIONS (default 500), BENCH_EVENTS (default 500).
  */
 import { performance } from 'node:perf_hooks';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { ensureTable, startDynamoDbLocal } from '../lib/local/dynamodb.js';
 import { lambdaContext } from '../lib/local/lambda-context.js';
-import { freePort } from '../lib/local/ports.js';
 import { apiEvent as gatewayEvent } from '../test/support/api-event.js';
 import { countCapacity, resetTally, tally } from './support/capacity.js';
+import { startBenchTable } from './support/dynamo.js';
 
 const SUBMISSIONS = Number(process.env.BENCH_SUBMISSIONS ?? 500);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 500);
@@ -64,27 +62,8 @@ const perSecond = (n: number, ms: number) => (n / ms) * 1000;
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 
 async function main(): Promise<void> {
-  const port = await freePort();
-  const ddb = await startDynamoDbLocal({ port });
+  const ddb = await startBenchTable(TABLE, REGION);
   try {
-    Object.assign(process.env, {
-      DYNAMODB_ENDPOINT: ddb.endpoint,
-      TABLE_NAME: TABLE,
-      AWS_REGION: REGION,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-      POWERTOOLS_TRACE_ENABLED: 'false',
-      POWERTOOLS_LOG_LEVEL: 'ERROR',
-    });
-    const admin = new DynamoDBClient({
-      endpoint: ddb.endpoint,
-      region: REGION,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    await ensureTable(admin, TABLE);
-    admin.destroy();
-
     const runtime = await import('../lambdas/adapters/runtime.js');
     const formHandler = (await import('../lambdas/handlers/capture-form.js')).handler as unknown as Handler;
     const eventsHandler = (await import('../lambdas/handlers/capture-events.js')).handler as unknown as Handler;

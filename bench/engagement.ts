@@ -9,14 +9,12 @@
  * Options (environment): BENCH_LEADS (default 250; four records each: Send, Delivery, Open, Click).
  */
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { ulid } from 'ulid';
-import { ensureTable, startDynamoDbLocal } from '../lib/local/dynamodb.js';
 import { countCapacity, resetTally, tally } from './support/capacity.js';
+import { startBenchTable } from './support/dynamo.js';
 import { lambdaContext } from '../lib/local/lambda-context.js';
-import { freePort } from '../lib/local/ports.js';
 import { sesEventBridgeEvent } from '../lib/local/ses-routes.js';
 import {
   clickRecord,
@@ -87,27 +85,8 @@ const perSecond = (n: number, ms: number) => (n / ms) * 1000;
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 
 async function main(): Promise<void> {
-  const port = await freePort();
-  const ddb = await startDynamoDbLocal({ port });
+  const ddb = await startBenchTable(TABLE, REGION);
   try {
-    Object.assign(process.env, {
-      DYNAMODB_ENDPOINT: ddb.endpoint,
-      TABLE_NAME: TABLE,
-      AWS_REGION: REGION,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      POWERTOOLS_METRICS_DISABLED: 'true',
-      POWERTOOLS_TRACE_ENABLED: 'false',
-      POWERTOOLS_LOG_LEVEL: 'ERROR',
-    });
-    const admin = new DynamoDBClient({
-      endpoint: ddb.endpoint,
-      region: REGION,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
-    await ensureTable(admin, TABLE);
-    admin.destroy();
-
     // The handler module creates its clients at import, from the environment just set.
     const runtime = await import('../lambdas/adapters/runtime.js');
     const { handler } = await import('../lambdas/handlers/ses-engagement.js');
