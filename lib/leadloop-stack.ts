@@ -22,6 +22,7 @@ import { NURTURE_TASKS, NurtureWorkflows } from './nurture-workflows.js';
 import { Observability } from './observability.js';
 import { Requalification } from './requalification.js';
 import { ScoringPipeline } from './scoring-pipeline.js';
+import { nagResourceName } from './nag-names.js';
 
 export interface LeadloopStackProps extends StackProps {
   /** @default - read from the context keys (lib/leadloop-config.ts) */
@@ -216,25 +217,4 @@ function pascalCase(id: string): string {
     .split(/[^A-Za-z0-9]+/)
     .map((w) => `${w.charAt(0).toUpperCase()}${w.slice(1)}`)
     .join('');
-}
-
-/**
- * A resolved CloudFormation value as cdk-nag names it in a finding (`<Logical.Attr>` for Fn::GetAtt, `<Name>` for
- * Ref, Fn::Join joined, anything else as JSON), so that an acknowledgement names exactly one wildcard resource.
- */
-function nagResourceName(node: unknown): string {
-  if (node === undefined) return '';
-  if (typeof node === 'string') return node.replace(/\$\{/g, '<').replace(/}/g, '>');
-  if (typeof node === 'object' && node !== null) {
-    if ('Fn::Join' in node && Array.isArray(node['Fn::Join'])) {
-      const [delimiter, items] = node['Fn::Join'];
-      if (typeof delimiter === 'string' && Array.isArray(items)) return items.map(nagResourceName).join(delimiter);
-    }
-    if ('Fn::GetAtt' in node && Array.isArray(node['Fn::GetAtt'])) {
-      const [resource, attribute] = node['Fn::GetAtt'];
-      return `<${nagResourceName(resource)}.${nagResourceName(attribute)}>`;
-    }
-    if ('Ref' in node) return `<${nagResourceName(node.Ref)}>`;
-  }
-  return JSON.stringify(node);
 }

@@ -30,6 +30,7 @@ import type { Touch, Track } from '../lambdas/domain/nurture/tracks.js';
 import { loadEmailTemplates, type EmailTemplate } from './email/catalog.js';
 import { grantLeadTableData } from './lead-store.js';
 import { handlerEntry, LeadloopFunction, type LogLevel } from './leadloop-function.js';
+import { nagResourceName } from './nag-names.js';
 
 /** The Lambda tasks of the nurture state machines, and the handler module each runs. */
 export const NURTURE_TASKS = {
@@ -233,7 +234,7 @@ export class NurtureWorkflows extends Construct {
       const policy = fn.role?.node.tryFindChild('DefaultPolicy');
       if (policy) {
         Validations.of(policy).acknowledge({
-          id: `AwsSolutions-IAM5[Resource::${flattenReference(stack.resolve(executions))}]`,
+          id: `AwsSolutions-IAM5[Resource::${nagResourceName(stack.resolve(executions))}]`,
           reason:
             "StopExecution is granted on a nurture state machine's executions, whose ARNs end in the execution name.",
         });
@@ -247,27 +248,6 @@ export class NurtureWorkflows extends Construct {
   configureUnsubscribe(fn: LeadloopFunction): void {
     fn.addEnvironment('UNSUBSCRIBE_SECRET', this.unsubscribeSecret.secretValue.unsafeUnwrap());
   }
-}
-
-/**
- * A resolved CloudFormation value as cdk-nag names it in a finding (`<Logical.Attr>` for Fn::GetAtt, `<Name>` for
- * Ref, Fn::Join joined, anything else as JSON), so that an acknowledgement names exactly one wildcard resource.
- */
-function flattenReference(node: unknown): string {
-  if (node === undefined) return '';
-  if (typeof node === 'string') return node.replace(/\$\{/g, '<').replace(/}/g, '>');
-  if (typeof node === 'object' && node !== null) {
-    if ('Fn::Join' in node && Array.isArray(node['Fn::Join'])) {
-      const [delimiter, items] = node['Fn::Join'];
-      if (typeof delimiter === 'string' && Array.isArray(items)) return items.map(flattenReference).join(delimiter);
-    }
-    if ('Fn::GetAtt' in node && Array.isArray(node['Fn::GetAtt'])) {
-      const [resource, attribute] = node['Fn::GetAtt'];
-      return `<${flattenReference(resource)}.${flattenReference(attribute)}>`;
-    }
-    if ('Ref' in node) return `<${flattenReference(node.Ref)}>`;
-  }
-  return JSON.stringify(node);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import { TABLE } from '../lambdas/adapters/table-definition.js';
 import { DEFAULT_SWEEP_LIMITS } from '../lambdas/domain/sweep.js';
 import { grantLeadTableData } from './lead-store.js';
 import { handlerEntry, LeadloopFunction, type LogLevel } from './leadloop-function.js';
+import { nagResourceName } from './nag-names.js';
 
 /** The states of "Requalify leads", by the names the console shows (the local runner binds tasks by these names). */
 export const SWEEP_STATES = {
@@ -220,7 +221,7 @@ export class Requalification extends Construct {
     });
     for (const machine of machines) {
       Validations.of(policy).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::${flattenReference(stack.resolve(executionsOf(machine)))}]`,
+        id: `AwsSolutions-IAM5[Resource::${nagResourceName(stack.resolve(executionsOf(machine)))}]`,
         reason:
           "StopExecution is granted on a nurture state machine's executions, whose ARNs end in the execution name.",
       });
@@ -298,25 +299,4 @@ export class Requalification extends Construct {
         }).next(planShards),
       );
   }
-}
-
-/**
- * A resolved CloudFormation value as cdk-nag names it in a finding (`<Logical.Attr>` for Fn::GetAtt, `<Name>` for Ref,
- * Fn::Join joined, anything else as JSON), so an acknowledgement can name exactly one wildcard resource.
- */
-function flattenReference(node: unknown): string {
-  if (node === undefined) return '';
-  if (typeof node === 'string') return node.replace(/\$\{/g, '<').replace(/}/g, '>');
-  if (typeof node === 'object' && node !== null) {
-    if ('Fn::Join' in node && Array.isArray(node['Fn::Join'])) {
-      const [delimiter, items] = node['Fn::Join'];
-      if (typeof delimiter === 'string' && Array.isArray(items)) return items.map(flattenReference).join(delimiter);
-    }
-    if ('Fn::GetAtt' in node && Array.isArray(node['Fn::GetAtt'])) {
-      const [resource, attribute] = node['Fn::GetAtt'];
-      return `<${flattenReference(resource)}.${flattenReference(attribute)}>`;
-    }
-    if ('Ref' in node) return `<${flattenReference(node.Ref)}>`;
-  }
-  return JSON.stringify(node);
 }

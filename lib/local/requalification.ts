@@ -14,29 +14,13 @@ import { DEFAULT_SWEEP_TIME, Requalification, SWEEP_STATES } from '../requalific
 import { loadHandler, type LambdaHandler } from './handlers.js';
 import { lambdaContext, LOCAL_ACCOUNT_ID } from './lambda-context.js';
 import type { LocalService, LocalStackContext, StartedService } from './stack.js';
+import './promise-with-resolvers.js';
 
 /**
  * The requalification sweep, locally (DESIGN §9): the "Requalify leads" state machine synthesized from the
  * `Requalification` construct and run by aws-local-stepfunctions, its Lambda tasks bound to the same handler modules
  * (`requalify-shard`, `requalify-summary`), started daily at the construct's time of day on the stack's scaled clock.
  */
-
-// aws-local-stepfunctions uses Promise.withResolvers (Node 22+); Node 20 lacks it.
-if (!('withResolvers' in Promise)) {
-  Object.defineProperty(Promise, 'withResolvers', {
-    configurable: true,
-    writable: true,
-    value: function withResolvers<T>() {
-      let resolve: (value: T | PromiseLike<T>) => void = () => undefined;
-      let reject: (reason?: unknown) => void = () => undefined;
-      const promise = new Promise<T>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      return { promise, resolve, reject };
-    },
-  });
-}
 
 type LocalTaskHandlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
 type JsonValue = Awaited<ReturnType<LocalTaskHandlers[string]>>;

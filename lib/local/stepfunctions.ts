@@ -8,6 +8,7 @@ import type { NurtureRun } from '../../lambdas/domain/nurture/enrollment.js';
 import type { NurtureStart, NurtureStarter } from '../../lambdas/domain/nurture/ports.js';
 import { lambdaContext } from './lambda-context.js';
 import type { AslDefinition, AslState, SynthesizedNurture } from './nurture-synth.js';
+import './promise-with-resolvers.js';
 
 /**
  * Runs the synthesized nurture state machines locally with `aws-local-stepfunctions` (DESIGN §9): each Lambda task
@@ -21,23 +22,6 @@ import type { AslDefinition, AslState, SynthesizedNurture } from './nurture-synt
  * - `virtual` (tests, benchmarks): waits take no real time; they move a settable clock to their end and, if asked,
  *   call `onWait` before the run goes on (how a test does something "during" a wait).
  */
-
-// aws-local-stepfunctions v3 uses Promise.withResolvers (Node 22+).
-if (!('withResolvers' in Promise)) {
-  Object.defineProperty(Promise, 'withResolvers', {
-    configurable: true,
-    writable: true,
-    value: function withResolvers<T>() {
-      let resolve!: (value: T | PromiseLike<T>) => void;
-      let reject!: (reason?: unknown) => void;
-      const promise = new Promise<T>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      return { promise, resolve, reject };
-    },
-  });
-}
 
 type Overrides = NonNullable<RunOptions['overrides']>;
 type LocalTaskHandler = NonNullable<Overrides['taskResourceLocalHandlers']>[string];
