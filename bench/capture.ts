@@ -64,10 +64,10 @@ const fmt = (n: number, digits = 2) => n.toFixed(digits);
 async function main(): Promise<void> {
   const ddb = await startBenchTable(TABLE, REGION);
   try {
-    const runtime = await import('../lambdas/adapters/runtime.js');
+    const runtime = await import('../lambdas/adapters/aws.js');
     const formHandler = (await import('../lambdas/handlers/capture-form.js')).handler as unknown as Handler;
     const eventsHandler = (await import('../lambdas/handlers/capture-events.js')).handler as unknown as Handler;
-    countCapacity(runtime.dynamoDb.middlewareStack);
+    countCapacity(runtime.dynamoDb().middlewareStack);
     const ctx = () => lambdaContext({ functionName: 'leadloop-capture', region: REGION, timeoutMs: 10_000 });
 
     const submit = async (i: number) => {
@@ -114,9 +114,9 @@ async function main(): Promise<void> {
     const padding = 'x'.repeat(700);
     const t2 = performance.now();
     for (let i = 0; i < SUBMISSIONS; i++) {
-      await runtime.documentClient.send(
-        new PutCommand({ TableName: TABLE, Item: { pk: `RAW#${i}`, sk: 'RAW', padding } }),
-      );
+      await runtime
+        .documentClient()
+        .send(new PutCommand({ TableName: TABLE, Item: { pk: `RAW#${i}`, sk: 'RAW', padding } }));
     }
     const rawMs = performance.now() - t2;
     const raw = { ...tally };

@@ -15,16 +15,15 @@ import { ulid } from 'ulid';
 import { countCapacity, resetTally, tally } from './support/capacity.js';
 import { startBenchTable } from './support/dynamo.js';
 import { lambdaContext } from '../lib/local/lambda-context.js';
-import { sesEventBridgeEvent } from '../lib/local/ses-routes.js';
+import { sesEventBridgeEvent } from '../lib/local/adapters/ses-loopback.js';
 import {
   clickRecord,
   openRecord,
   sendAndDeliveryRecords,
   type LocalMail,
   type SesRecordJson,
-} from '../lambdas/adapters/local-ses-simulator.js';
+} from '../lib/local/adapters/ses-simulator.js';
 import { newLead } from '../lambdas/domain/lead.js';
-import { parseSesRecord } from '../lambdas/domain/ses-events.js';
 
 const LEADS = Number(process.env.BENCH_LEADS ?? 250);
 const WARMUP_LEADS = 25;
@@ -58,9 +57,7 @@ function recordsFor(leadId: string, email: string, sentAt: Date): SesRecordJson[
 function sqsEvent(records: SesRecordJson[]): SQSEvent {
   return {
     Records: records.map((record) => {
-      const body = JSON.stringify(
-        sesEventBridgeEvent(parseSesRecord(record), record, { at: new Date(), region: REGION }),
-      );
+      const body = JSON.stringify(sesEventBridgeEvent(record, { at: new Date(), region: REGION }));
       return {
         messageId: randomUUID(),
         receiptHandle: 'bench',
@@ -88,9 +85,9 @@ async function main(): Promise<void> {
   const ddb = await startBenchTable(TABLE, REGION);
   try {
     // The handler module creates its clients at import, from the environment just set.
-    const runtime = await import('../lambdas/adapters/runtime.js');
+    const runtime = await import('../lambdas/adapters/aws.js');
     const { handler } = await import('../lambdas/handlers/ses-engagement.js');
-    countCapacity(runtime.dynamoDb.middlewareStack);
+    countCapacity(runtime.dynamoDb().middlewareStack);
     const invoke = async (records: SesRecordJson[]): Promise<SQSBatchResponse> =>
       handler(
         sqsEvent(records),
@@ -105,7 +102,7 @@ async function main(): Promise<void> {
           `bench.${i}.${ulid().toLowerCase()}@example-corp.com`,
           new Date('2025-03-01T00:00:00Z'),
         );
-        await runtime.repository.createLead(lead);
+        await runtime.repository().createLead(lead);
         leads.push({ leadId: lead.leadId, email: lead.email });
       }
       return leads;
@@ -134,7 +131,7 @@ async function main(): Promise<void> {
         leads.slice(0, 50).map(
           async (l) =>
             (
-              await runtime.documentClient.send(
+              await runtime.documentClient().send(
                 new QueryCommand({
                   TableName: TABLE,
                   KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
@@ -151,9 +148,9 @@ async function main(): Promise<void> {
     const rawStart = performance.now();
     for (let i = 0; i < records.length; i++) {
       const item = samples[i % samples.length];
-      await runtime.documentClient.send(
-        new PutCommand({ TableName: TABLE, Item: { ...item, pk: `BENCH#${i}`, sk: `RAW#${i}` } }),
-      );
+      await runtime
+        .documentClient()
+        .send(new PutCommand({ TableName: TABLE, Item: { ...item, pk: `BENCH#${i}`, sk: `RAW#${i}` } }));
     }
     const rawMs = performance.now() - rawStart;
     const raw = { ...tally };

@@ -19,15 +19,23 @@ import { fixedClock } from '../lambdas/domain/clock.js';
 import { newLead, type Lead } from '../lambdas/domain/lead.js';
 import { markUnresponsive } from '../lambdas/domain/lifecycle.js';
 import { DEFAULT_NURTURE_PLAN } from '../lambdas/domain/nurture/default-tracks.js';
+import { staticSigningKeys } from '../lambdas/domain/nurture/unsubscribe-token.js';
 import type { NurtureDeps } from '../lambdas/domain/nurture/nurture-tasks.js';
 import { NurtureTaskInput } from '../lambdas/domain/nurture/steps.js';
 import { defaultModel } from '../lambdas/domain/scoring/index.js';
 import { loadEmailTemplates } from '../lib/email/catalog.js';
 import { ensureTable, startDynamoDbLocal } from '../lib/local/dynamodb.js';
-import { synthesizeNurture } from '../lib/local/nurture-synth.js';
+import { tableProperties } from '../test/support/deployment.js';
+import { inProcessInvoker, nurtureDefinitions } from '../test/workflow/nurture-harness.js';
 import { freePort } from '../lib/local/ports.js';
 import { startLocalSes } from '../lib/local/ses.js';
-import { LocalNurtureRunner, type RunRecord, type TaskHandler, type WaitInfo } from '../lib/local/stepfunctions.js';
+import {
+  LocalStepFunctions,
+  type AslDefinition,
+  type RunRecord,
+  type TaskHandler,
+  type WaitInfo,
+} from '../lib/local/stepfunctions.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 100);
 /** Step Functions Standard, per state transition (public price, us-east-1; the 4,000 free per month are ignored). */
@@ -53,7 +61,7 @@ async function main(): Promise<void> {
   const ddbClient = new DynamoDBClient({ endpoint: ddb.endpoint, region: REGION, credentials });
   const sesClient = new SESv2Client({ endpoint: ses.endpoint, region: REGION, credentials });
   try {
-    await ensureTable(ddbClient, TABLE);
+    await ensureTable(ddbClient, TABLE, tableProperties());
     for (const t of loadEmailTemplates({ prefix: 'leadloop' })) {
       await sesClient.send(
         new CreateEmailTemplateCommand({
@@ -80,8 +88,8 @@ async function main(): Promise<void> {
         mailingAddress: 'Leadloop, 1 Bench Street',
         siteUrl: 'https://leadloop.bench',
         unsubscribeBaseUrl: 'https://api.leadloop.bench/unsubscribe',
-        unsubscribeSecret: 'bench-unsubscribe-secret-0123456789',
       },
+      signingKeys: staticSigningKeys('k1', { k1: 'bench-unsubscribe-secret-0123456789' }),
       maxWriteAttempts: 20,
       markUnresponsive: (lead, now) => markUnresponsive(lead, defaultModel, now),
     };
@@ -99,12 +107,15 @@ async function main(): Promise<void> {
     };
 
     const t0 = Date.now();
-    const synthesized = synthesizeNurture({ region: REGION });
+    const { deployment } = nurtureDefinitions();
     const synthMs = Date.now() - t0;
+    const machines = Object.values(deployment.stateMachines)
+      .filter((m) => m.track !== undefined)
+      .map((m) => ({ arn: m.arn, definition: m.definition as AslDefinition, track: m.track ?? '' }));
     let onWait: ((w: WaitInfo) => Promise<void> | void) | undefined;
-    const runner = new LocalNurtureRunner({
-      synthesized,
-      handlers,
+    const runner = new LocalStepFunctions({
+      machines,
+      invoke: inProcessInvoker(deployment, handlers),
       time: { kind: 'virtual', clock, onWait: (w) => onWait?.(w) },
     });
 
@@ -130,7 +141,7 @@ async function main(): Promise<void> {
     };
     const run = async (lead: Lead, track: string): Promise<RunRecord> => {
       const name = `${lead.leadId}-${track}`;
-      await runner.start({ leadId: lead.leadId, track, executionName: name });
+      runner.startTrack({ leadId: lead.leadId, track, executionName: name });
       return runner.settled(name);
     };
     const change = async (leadId: string, patch: Partial<Lead>) => {
@@ -140,7 +151,7 @@ async function main(): Promise<void> {
 
     // 1. Transitions per track and ending.
     console.log(
-      `\nNurture state machines: ${Object.keys(synthesized.machines).join(', ')} (synthesized in ${synthMs} ms)\n`,
+      `\nNurture state machines: ${machines.map((m) => m.track).join(', ')} (synthesized in ${synthMs} ms)\n`,
     );
     console.log(
       `${pad('track', 14)}${pad('ending', 28)}${pad('touches', 9)}${pad('transitions', 13)}${pad('per touch', 11)}${pad('Lambda calls', 14)}cost / 1,000 leads`,
@@ -216,9 +227,9 @@ async function main(): Promise<void> {
       async (event) =>
         fn(NurtureTaskInput.parse(event));
     const touches = Object.fromEntries(DEFAULT_NURTURE_PLAN.tracks.map((t) => [t.id, t.touches.length]));
-    const stubRunner = new LocalNurtureRunner({
-      synthesized,
-      handlers: {
+    const stubRunner = new LocalStepFunctions({
+      machines,
+      invoke: inProcessInvoker(deployment, {
         'nurture-touch': stub((i) => ({ ...i, outcome: 'sent', reason: 'sent' })),
         'nurture-evaluate': stub((i) => ({
           ...i,
@@ -226,14 +237,14 @@ async function main(): Promise<void> {
         })),
         'nurture-handoff': stub((i) => ({ ...i, promotionId: 'p' })),
         'nurture-record-failure': stub((i) => ({ ...i, recorded: true })),
-      },
+      }),
       time: { kind: 'virtual', clock },
     });
     const stubRuns = RUNS * 10;
     const stubStart = Date.now();
     await Promise.all(
       Array.from({ length: stubRuns }, (_, i) =>
-        stubRunner.start({ leadId: `L${i}`, track: 'newsletter', executionName: `stub-${i}` }),
+        stubRunner.startTrack({ leadId: `L${i}`, track: 'newsletter', executionName: `stub-${i}` }),
       ),
     );
     await stubRunner.idle();

@@ -12,6 +12,7 @@ import { keys } from '../lambdas/adapters/table-definition.js';
 import { insertedEvent } from '../lambdas/handlers/stream-records.js';
 import { apiEvent as gatewayEvent } from '../test/support/api-event.js';
 import { ensureTable, startDynamoDbLocal } from '../lib/local/dynamodb.js';
+import { tableProperties } from '../test/support/deployment.js';
 import { lambdaContext } from '../lib/local/lambda-context.js';
 import { freePort } from '../lib/local/ports.js';
 import { startStreamPoller } from '../lib/local/stream-poller.js';
@@ -71,10 +72,10 @@ const port = await freePort();
 say(`soak: starting DynamoDB Local (in memory) on ${port} …`);
 const ddb = await startDynamoDbLocal({ port });
 const admin = new DynamoDBClient({ endpoint: ddb.endpoint, region: REGION, credentials });
-await ensureTable(admin, TABLE);
+await ensureTable(admin, TABLE, tableProperties());
 const doc = DynamoDBDocumentClient.from(admin, { marshallOptions: { removeUndefinedValues: true } });
 Object.assign(process.env, {
-  DYNAMODB_ENDPOINT: ddb.endpoint,
+  AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
   TABLE_NAME: TABLE,
   AWS_REGION: REGION,
   AWS_ACCESS_KEY_ID: 'local',
@@ -106,7 +107,7 @@ console.error = (...data: unknown[]) => {
     : String(data[0]).slice(0, 80);
   errorLogs.set(key, (errorLogs.get(key) ?? 0) + 1);
 };
-const runtime = await import('../lambdas/adapters/runtime.js');
+const runtime = await import('../lambdas/adapters/aws.js');
 const captureForm: (e: APIGatewayProxyEvent, c: Context) => Promise<APIGatewayProxyResult> = (
   await import('../lambdas/handlers/capture-form.js')
 ).handler;
@@ -117,7 +118,7 @@ const scoreStream: (e: DynamoDBStreamEvent, c: Context) => Promise<unknown> = (
   await import('../lambdas/handlers/score-stream.js')
 ).handler;
 
-const faults = installFaults(runtime.dynamoDb, {
+const faults = installFaults(runtime.dynamoDb(), {
   seed: opts.seed,
   rate: opts.faultRate,
   kinds: { throttle: 2, server: 2, timeout: 1, lostResponse: 2, conflict: 1 },

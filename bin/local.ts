@@ -3,11 +3,7 @@
  * the environment; see lib/local/settings.ts. Ctrl-C stops everything it started.
  */
 import { isAbsolute, relative } from 'node:path';
-import { MissingHandlerError } from '../lib/local/handlers.js';
-import { nurtureService } from '../lib/local/nurture-service.js';
 import { isPortFree } from '../lib/local/ports.js';
-import { requalificationService } from '../lib/local/requalification.js';
-import { sesLoopbackService } from '../lib/local/ses-routes.js';
 import {
   PORT_VARIABLES,
   readSettings,
@@ -41,8 +37,11 @@ function banner(stack: LocalStack, settings: LocalSettings): string {
     `  API and landing page   ${stack.url}`,
     `  DynamoDB Local         ${stack.dynamoDbEndpoint}   table ${stack.tableName}`,
     `  Local SES (sent mail)  ${stack.sesEndpoint}`,
-    `  Stream poller          new events are scored as they land`,
-    ...stack.services.flatMap((s) => s.describe.map((line) => `  ${line}`)),
+    `  Step Functions, EventBridge, Secrets Manager  ${stack.awsEndpoint}   (aws … --endpoint-url ${stack.awsEndpoint})`,
+    `  Nurture runs           ${stack.url}/_local/runs   (tracks ${Object.keys(stack.trackArns).join(', ')})`,
+    `  Functions              ${Object.keys(stack.functionIds).length} from the synthesized template, each with its own environment`,
+    `  Requalification        ${stack.deployment.schedules.map((s) => s.expression).join(', ')} on the simulated clock; POST ${stack.url}/_local/sweep runs one now`,
+    `  SES loop-back          POST ${stack.url}/_local/ses, or npm run leadloop -- inject bounce --email a@b.com`,
     '',
     `  x-api-key    ${stack.apiKey}     (POST /events)`,
     `  x-admin-key  ${stack.adminKey}   (GET /leads, /leads/{leadId}, export, DELETE)`,
@@ -77,17 +76,16 @@ async function main(): Promise<void> {
       port: settings.port,
       dynamoDbPort: settings.dynamoDbPort,
       sesPort: settings.sesPort,
+      sfnPort: settings.sfnPort,
       apiKey: settings.apiKey,
       adminKey: settings.adminKey,
       daySeconds: settings.daySeconds,
       ...(settings.dataDir ? { dataDir: settings.dataDir } : { inMemory: true }),
       ...(settings.allowedOrigins && { allowedOrigins: settings.allowedOrigins }),
-      // Nurture first: its environment (the local Step Functions endpoint) is what the other handlers start with.
-      services: [nurtureService({ sfnPort: settings.sfnPort }), sesLoopbackService(), requalificationService()],
     });
   } catch (e) {
     if (e instanceof PortInUseError) fail(portTaken(e.port, e.setting));
-    if (e instanceof DataDirInUseError || e instanceof MissingHandlerError) fail(e.message);
+    if (e instanceof DataDirInUseError) fail(e.message);
     throw e;
   }
   console.log(banner(stack, settings));

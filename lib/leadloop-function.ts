@@ -4,10 +4,14 @@ import { Architecture, CfnFunction, Runtime, Tracing } from 'aws-cdk-lib/aws-lam
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root: entries and the lock file are resolved from here, whatever the working directory. */
 const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** The template metadata key naming each function's handler module (relative to the project root). */
+export const HANDLER_METADATA_KEY = 'leadloop:handler';
 
 /** Absolute path of a handler module, e.g. `handlerEntry('capture-form')` → `<root>/lambdas/handlers/capture-form.ts`. */
 export function handlerEntry(name: string): string {
@@ -104,6 +108,9 @@ export class LeadloopFunction extends NodejsFunction {
     if (!(cfnFunction instanceof CfnFunction))
       throw new Error(`${this.node.path}: expected a CfnFunction as default child`);
     cfnFunction.tracingConfig = { mode: Tracing.ACTIVE };
+    // Which source module the bundle was built from: how the local runtime (lib/local) runs the same code with the
+    // same environment as the deployed function, reading only the template.
+    cfnFunction.addMetadata(HANDLER_METADATA_KEY, relative(PROJECT_ROOT, props.entry).split(sep).join('/'));
     const xray = new Policy(this, 'XRayPolicy', {
       roles: [role],
       statements: [

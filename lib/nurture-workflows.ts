@@ -95,7 +95,10 @@ export class NurtureWorkflows extends Construct {
   readonly functions: Record<NurtureTask, LeadloopFunction>;
   /** The SES templates, one per template and variant. */
   readonly templates: EmailTemplate[];
-  /** Signs the unsubscribe links; the unsubscribe route must verify with it (see `configureUnsubscribe`). */
+  /**
+   * The keyring that signs the unsubscribe links (`{"active":"k1","k1":"<key>"}`), read at run time by the functions
+   * that sign or verify (the touch, and the route `configureUnsubscribe` is given); never in a configuration.
+   */
   readonly unsubscribeSecret: Secret;
   /** Execution logs of each state machine, by track. */
   readonly logGroups: Record<string, LogGroup>;
@@ -114,39 +117,43 @@ export class NurtureWorkflows extends Construct {
     }
 
     this.unsubscribeSecret = new Secret(this, 'UnsubscribeSecret', {
-      description: 'Signs the unsubscribe links of nurture mail (HMAC-SHA256)',
-      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+      description:
+        'Keyring signing the unsubscribe links of nurture mail (HMAC-SHA256): {"active":"<kid>","<kid>":"<key>",...}',
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ active: 'k1' }),
+        generateStringKey: 'k1',
+        passwordLength: 48,
+        excludePunctuation: true,
+      },
     });
     Validations.of(this.unsubscribeSecret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'Rotating the signing key would break the unsubscribe links of mail already sent (they stay valid a year).',
+        'Rotated by adding a key to the keyring and making it active (README): links signed with an older key stay valid for their year while that key is kept, which a rotation Lambda replacing the value would break.',
     });
 
-    const environment = {
-      TABLE_NAME: props.table.tableName,
-      SENDER_EMAIL: props.senderEmail,
-      SES_CONFIGURATION_SET: props.configurationSetName,
-      NURTURE_TEMPLATE_PREFIX: templatePrefix,
-      NURTURE_SITE_URL: props.siteUrl,
-      UNSUBSCRIBE_BASE_URL: props.unsubscribeUrl,
-      ...(props.mailingAddress ? { NURTURE_MAILING_ADDRESS: props.mailingAddress } : {}),
-    };
-    const fn = (task: NurtureTask, description: string, extra: Record<string, string> = {}) => {
+    // Each task is given what it uses, nothing more: a function that reads a setting it was not given fails on AWS,
+    // and the local runtime, which runs every function with its template environment, fails the same way.
+    const fn = (task: NurtureTask, description: string, environment: Record<string, string> = {}) => {
       const f = new LeadloopFunction(this, `${task[0]?.toUpperCase()}${task.slice(1)}Function`, {
         entry: handlerEntry(NURTURE_TASKS[task]),
         description,
         timeout: Duration.seconds(20),
         logLevel: props.logLevel,
         logRetention,
-        environment: { ...environment, ...extra },
+        environment: { TABLE_NAME: props.table.tableName, ...environment },
       });
       grantLeadTableData(props.table, f, 'readWrite');
       return f;
     };
     this.functions = {
       touch: fn('touch', 'Nurture: checks eligibility and sends one touch through SES', {
-        UNSUBSCRIBE_SECRET: this.unsubscribeSecret.secretValue.unsafeUnwrap(),
+        SENDER_EMAIL: props.senderEmail,
+        SES_CONFIGURATION_SET: props.configurationSetName,
+        NURTURE_TEMPLATE_PREFIX: templatePrefix,
+        NURTURE_SITE_URL: props.siteUrl,
+        UNSUBSCRIBE_BASE_URL: props.unsubscribeUrl,
+        ...(props.mailingAddress ? { NURTURE_MAILING_ADDRESS: props.mailingAddress } : {}),
       }),
       evaluate: fn('evaluate', 'Nurture: re-evaluates a lead after a wait'),
       handoff: fn('handoff', 'Nurture: hands a promoted lead to sales (LeadPromoted)', {
@@ -155,6 +162,7 @@ export class NurtureWorkflows extends Construct {
       recordFailure: fn('recordFailure', 'Nurture: records a failed run on the lead'),
     };
     this.grantSend(this.functions.touch, props);
+    this.grantSigningKeys(this.functions.touch);
     props.eventBus.grantPutEventsTo(this.functions.handoff);
 
     this.stateMachines = {};
@@ -168,7 +176,9 @@ export class NurtureWorkflows extends Construct {
         definitionBody: DefinitionBody.fromChainable(trackDefinition(scope, track, this.functions)),
         timeout: Duration.days(track.touches.reduce((days, t) => days + t.waitDays, 0) + 30),
         tracingEnabled: true,
-        logs: { destination: logGroup, level: SfnLogLevel.ALL, includeExecutionData: true },
+        // Execution data (the lead ids, results and causes of each step) stays out of CloudWatch Logs; the
+        // console's execution history still shows each run.
+        logs: { destination: logGroup, level: SfnLogLevel.ALL, includeExecutionData: false },
       });
       Tags.of(stateMachine).add(TRACK_TAG, track.id);
       this.acknowledgeStateMachineGrants(stateMachine);
@@ -244,9 +254,15 @@ export class NurtureWorkflows extends Construct {
     fn.addEnvironment('NURTURE_STATE_MACHINES', stack.toJsonString(arns));
   }
 
-  /** Gives the unsubscribe route the secret that verifies the links (`UNSUBSCRIBE_SECRET`). */
+  /** Lets the unsubscribe route verify the links: read access to the keyring, and its ARN (not its value). */
   configureUnsubscribe(fn: LeadloopFunction): void {
-    fn.addEnvironment('UNSUBSCRIBE_SECRET', this.unsubscribeSecret.secretValue.unsafeUnwrap());
+    this.grantSigningKeys(fn);
+  }
+
+  /** `secretsmanager:GetSecretValue` on the keyring, and `UNSUBSCRIBE_KEYS_SECRET_ARN` naming it. */
+  private grantSigningKeys(fn: LeadloopFunction): void {
+    this.unsubscribeSecret.grantRead(fn);
+    fn.addEnvironment('UNSUBSCRIBE_KEYS_SECRET_ARN', this.unsubscribeSecret.secretArn);
   }
 }
 

@@ -160,7 +160,7 @@ export class Requalification extends Construct {
       definitionBody: DefinitionBody.fromChainable(this.definition(props.maxConcurrency ?? 4)),
       timeout: props.timeout ?? Duration.hours(2),
       tracingEnabled: true,
-      logs: { destination: this.logGroup, level: StateMachineLogLevel.ALL, includeExecutionData: true },
+      logs: { destination: this.logGroup, level: StateMachineLogLevel.ALL, includeExecutionData: false },
     });
     // Step Functions delivers logs through CloudWatch Logs' vended-log APIs and X-Ray, neither of which supports
     // resource-level permissions; CDK grants them on '*' in the role's default policy. The Lambda grants are on the

@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ensureTable, startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb.js';
+import { tableProperties } from '../../test/support/deployment.js';
 import { freePort } from '../../lib/local/ports.js';
 
 /**
@@ -9,7 +10,7 @@ import { freePort } from '../../lib/local/ports.js';
 export async function startBenchTable(table: string, region: string): Promise<DynamoDbLocal> {
   const ddb = await startDynamoDbLocal({ port: await freePort() });
   Object.assign(process.env, {
-    DYNAMODB_ENDPOINT: ddb.endpoint,
+    AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
     TABLE_NAME: table,
     AWS_REGION: region,
     AWS_ACCESS_KEY_ID: 'local',
@@ -24,7 +25,7 @@ export async function startBenchTable(table: string, region: string): Promise<Dy
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   try {
-    await ensureTable(admin, table);
+    await ensureTable(admin, table, tableProperties());
   } finally {
     admin.destroy();
   }

@@ -16,7 +16,7 @@ import {
   unsubscribeRecord,
   type LocalMail,
   type SesRecordJson,
-} from '../../lambdas/adapters/local-ses-simulator.js';
+} from '../../lib/local/adapters/ses-simulator.js';
 import { Email } from '../../lambdas/domain/identity.js';
 
 const KINDS = ['bounce', 'complaint', 'open', 'click', 'unsubscribe'] as const;

@@ -156,32 +156,66 @@ async function inProcess(opts: {
   }
 
   const clock = localClock(join(opts.dataDir, 'clock.json'));
-  // The handler modules read these when the runner first imports them.
-  Object.assign(process.env, {
-    TABLE_NAME: opts.table,
-    DYNAMODB_ENDPOINT: opts.endpoint,
-    AWS_REGION: opts.region,
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    ...(clock.settings && {
-      LEADLOOP_DAY_SECONDS: String(clock.settings.daySeconds),
-      LEADLOOP_CLOCK_ORIGIN: clock.settings.origin,
-    }),
+  const { readDeployment, synthesizeTemplate } = await import('../../lib/local/deployment.js');
+  const { LocalLambda } = await import('../../lib/local/lambda.js');
+  const { LocalStepFunctions } = await import('../../lib/local/stepfunctions.js');
+  const { SWEEP_STATES } = await import('../../lib/requalification.js');
+  const { template } = synthesizeTemplate();
+  const tableId = Object.keys(template.Resources).find((id) => template.Resources[id]?.Type === 'AWS::DynamoDB::Table');
+  const deployment = readDeployment(template, {
+    region: opts.region,
+    apiUrl: 'http://127.0.0.1:3000',
+    names: tableId ? { [tableId]: opts.table } : {},
   });
-  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-  process.env.POWERTOOLS_TRACE_ENABLED ??= 'false';
-  process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
-  if (!process.env.NURTURE_STATE_MACHINES) {
-    console.log('(no NURTURE_STATE_MACHINES here: nurture stops and enrollments will fail and be counted)');
-  }
-
-  const { runSweep, SweepExecutionError } = await import('../../lib/local/requalification.js');
+  const [schedule] = deployment.schedules;
+  const machine = schedule ? deployment.stateMachines[schedule.stateMachineLogicalId] : undefined;
+  if (!machine) return { unavailable: 'the synthesized stack has no requalification schedule' };
+  console.log('(no nurture state machines run here: nurture stops and enrollments fail and are counted)');
+  // The template's functions with their own environments, pointed at this DynamoDB; Step Functions at nothing.
+  const lambda = new LocalLambda({
+    functions: deployment.functions,
+    region: opts.region,
+    baseEnvironment: {
+      AWS_ENDPOINT_URL_DYNAMODB: opts.endpoint,
+      AWS_ENDPOINT_URL_SFN: 'http://127.0.0.1:9',
+      AWS_ENDPOINT_URL_EVENTBRIDGE: 'http://127.0.0.1:9',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...(clock.settings && {
+        LEADLOOP_DAY_SECONDS: String(clock.settings.daySeconds),
+        LEADLOOP_CLOCK_ORIGIN: clock.settings.origin,
+      }),
+    },
+    onLog: () => undefined,
+  });
+  const runner = new LocalStepFunctions({
+    machines: [
+      {
+        arn: machine.arn,
+        definition: machine.definition as { StartAt: string; States: Record<string, { Type: string }> },
+      },
+    ],
+    invoke: (arn, payload) => lambda.invoke(arn, payload),
+    time: { kind: 'scaled', clock: clock.clock, daySeconds: clock.settings?.daySeconds ?? 86_400 },
+    retryIntervalMs: 200,
+  });
   try {
-    const { summary } = await runSweep({ region: opts.region, asOf: opts.asOf ?? clock.clock.now() });
-    return { summary };
-  } catch (e) {
-    if (e instanceof SweepExecutionError && e.summary) return { summary: e.summary, error: e.message };
-    throw e;
+    const asOf = (opts.asOf ?? clock.clock.now()).toISOString();
+    runner.startExecution(machine.arn, `cli-sweep-${Date.now()}`, JSON.stringify({ asOf }));
+    const [run] = runner.list();
+    const done = run ? await runner.settled(run.name) : undefined;
+    const summarized = done?.history.find(
+      (h) => h.type === 'StateExited' && h.state === SWEEP_STATES.summarize,
+    )?.output;
+    const summary = Summary.safeParse(done?.status === 'SUCCEEDED' ? done.output : summarized);
+    if (!summary.success)
+      return { unavailable: `the sweep ended ${done?.status ?? 'without a run'}: ${done?.cause ?? ''}` };
+    return done?.status === 'SUCCEEDED'
+      ? { summary: summary.data }
+      : { summary: summary.data, error: done?.cause ?? 'the sweep failed' };
+  } finally {
+    await lambda.stop();
   }
 }
 

@@ -2,12 +2,16 @@ import { readFileSync } from 'node:fs';
 import { defaultModel, parseModel, type ScoringModel } from '../domain/scoring/index.js';
 
 /**
- * The scoring model in force: the shipped default (bundled into every Lambda), or a JSON model file named by
- * `LEADLOOP_SCORING_MODEL` (local runtime and CLI). An invalid model throws at start-up, naming the rule and field.
+ * A scoring model from a JSON file (the CLI's `--model` and `--current`), or the shipped default without one. An
+ * invalid model throws, naming the rule and field.
  */
-export function loadScoringModel(path = process.env.LEADLOOP_SCORING_MODEL): ScoringModel {
+export function loadScoringModel(path?: string): ScoringModel {
   if (!path) return defaultModel;
   return parseModel(JSON.parse(readFileSync(path, 'utf8')) as unknown);
 }
 
-export const scoringModel: ScoringModel = loadScoringModel();
+/**
+ * The model the Lambdas score with: the shipped default, bundled into every function (it is data in
+ * lambdas/domain/scoring/default-model.ts, validated at synth). A change to it deploys like any other change.
+ */
+export const scoringModel: ScoringModel = defaultModel;

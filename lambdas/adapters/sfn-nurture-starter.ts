@@ -1,9 +1,9 @@
 import {
   ExecutionAlreadyExists,
   ExecutionDoesNotExist,
-  SFNClient,
   StartExecutionCommand,
   StopExecutionCommand,
+  type SFNClient,
 } from '@aws-sdk/client-sfn';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
@@ -58,19 +58,4 @@ export class SfnNurtureStarter implements NurtureStarter {
       throw e;
     }
   }
-}
-
-/**
- * The starter configured from the environment: `NURTURE_STATE_MACHINES` and, locally, `SFN_ENDPOINT` (the local
- * Step Functions of lib/local/stepfunctions.ts).
- */
-export function nurtureStarterFromEnv(env: NodeJS.ProcessEnv = process.env): SfnNurtureStarter {
-  const raw: unknown = JSON.parse(env.NURTURE_STATE_MACHINES ?? '{}');
-  const machines = NurtureStateMachines.parse(raw);
-  const endpoint = env.SFN_ENDPOINT;
-  const client = new SFNClient({
-    region: env.AWS_REGION ?? 'us-east-1',
-    ...(endpoint ? { endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
-  });
-  return new SfnNurtureStarter(client, machines);
 }

@@ -1,8 +1,6 @@
-import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
 import type { SweepSummary } from '../domain/sweep.js';
-import { config, tracer } from './runtime.js';
 
 /** The summary event of a requalification run, as other systems subscribe to it. */
 export const SUMMARY_EVENT = { source: 'leadloop.requalification', detailType: 'Requalification Summary' } as const;
@@ -32,36 +30,31 @@ export function recordSweepMetrics(metrics: Metrics, summary: SweepSummary): voi
   }
 }
 
-const Env = z.object({ EVENT_BUS_NAME: z.string().min(1).optional() });
-const eventBusName = Env.parse(process.env).EVENT_BUS_NAME;
+/** Publishes a run's summary event on the bus (`EVENT_BUS_NAME`), for other systems to subscribe to. */
+export class SweepSummaryPublisher {
+  constructor(
+    private readonly eventBridge: EventBridgeClient,
+    private readonly eventBusName: string,
+  ) {}
 
-const eventBridge = eventBusName
-  ? tracer.captureAWSv3Client(new EventBridgeClient({ region: config.region, endpoint: config.endpoints.eventbridge }))
-  : undefined;
-
-/**
- * Publishes the summary event on the configured bus (EVENT_BUS_NAME). Without a bus (the local runtime) there is no
- * event to publish, and the handler's log line is the record of the run; returns whether an event was published.
- */
-export async function publishSweepSummary(summary: SweepSummary): Promise<boolean> {
-  if (!eventBridge || !eventBusName) return false;
-  const out = await eventBridge.send(
-    new PutEventsCommand({
-      Entries: [
-        {
-          EventBusName: eventBusName,
-          Source: SUMMARY_EVENT.source,
-          DetailType: SUMMARY_EVENT.detailType,
-          Time: new Date(summary.asOf),
-          Detail: JSON.stringify(summary),
-        },
-      ],
-    }),
-  );
-  if ((out.FailedEntryCount ?? 0) > 0) {
-    throw new Error(
-      `summary event rejected: ${out.Entries?.[0]?.ErrorCode ?? 'unknown'} ${out.Entries?.[0]?.ErrorMessage ?? ''}`,
+  async publish(summary: SweepSummary): Promise<void> {
+    const out = await this.eventBridge.send(
+      new PutEventsCommand({
+        Entries: [
+          {
+            EventBusName: this.eventBusName,
+            Source: SUMMARY_EVENT.source,
+            DetailType: SUMMARY_EVENT.detailType,
+            Time: new Date(summary.asOf),
+            Detail: JSON.stringify(summary),
+          },
+        ],
+      }),
     );
+    if ((out.FailedEntryCount ?? 0) > 0) {
+      throw new Error(
+        `summary event rejected: ${out.Entries?.[0]?.ErrorCode ?? 'unknown'} ${out.Entries?.[0]?.ErrorMessage ?? ''}`,
+      );
+    }
   }
-  return true;
 }

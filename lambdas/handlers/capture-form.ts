@@ -1,28 +1,31 @@
 import { ulid } from 'ulid';
-import { captureForm } from '../domain/capture.js';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { captureForm, type CaptureDeps } from '../domain/capture.js';
 import { NotFoundError, ValidationError } from '../domain/errors.js';
 import { FormSubmission, isFormId } from '../domain/forms.js';
 import { parseOrThrow } from '../domain/validation.js';
-import { clock, config, metrics, repository } from '../adapters/runtime.js';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { allowedOriginsFromEnv, clock, metrics, repository } from '../adapters/aws.js';
 import { bodyKind, bodyText, httpApi, json, parseJson, parseUrlEncoded } from './http.js';
 
 /** DESIGN §8: bodies over 16 KiB are refused before parsing. */
 const MAX_BODY_BYTES = 16 * 1024;
 
-const deps = { leads: repository, clock, newLeadId: (at: Date) => ulid(at.getTime()) };
+export interface FormHandlerDeps extends CaptureDeps {
+  /** Origins allowed as form `redirect` targets (and for CORS). */
+  allowedOrigins: readonly string[];
+}
 
 /**
  * Where to send the browser: the target resolved against the page the form was posted from (its Origin, if allowed;
  * else the first allowed origin), so `/thanks.html` returns to the landing page's site, not the API's host.
  * Undefined unless it lands on an allowed origin: `//evil.example` and the like resolve off-site and are refused.
  */
-function redirectTarget(target: string, origin: string | undefined): string | undefined {
-  const base = origin && config.allowedOrigins.includes(origin) ? origin : config.allowedOrigins[0];
+function redirectTarget(allowed: readonly string[], target: string, origin: string | undefined): string | undefined {
+  const base = origin && allowed.includes(origin) ? origin : allowed[0];
   if (base === undefined) return undefined;
   try {
     const url = new URL(target, base);
-    const ok = (url.protocol === 'https:' || url.protocol === 'http:') && config.allowedOrigins.includes(url.origin);
+    const ok = (url.protocol === 'https:' || url.protocol === 'http:') && allowed.includes(url.origin);
     return ok ? url.href : undefined;
   } catch {
     return undefined;
@@ -30,32 +33,45 @@ function redirectTarget(target: string, origin: string | undefined): string | un
 }
 
 /** `POST /forms/{formId}`: a landing-page form (JSON or a plain HTML urlencoded post). */
-export const handler = httpApi(async (event) => {
-  const formId = event.pathParameters?.formId ?? '';
-  if (!isFormId(formId)) throw new NotFoundError(`no form "${formId.slice(0, 64)}"`);
-  const kind = bodyKind(event, ['json', 'form']);
-  const text = bodyText(event, MAX_BODY_BYTES);
-  const body = kind === 'json' ? parseJson(text) : parseUrlEncoded(text);
-  const submission = parseOrThrow(FormSubmission, body, 'form submission');
-  const location = submission.redirect ? redirectTarget(submission.redirect, event.headers.origin) : undefined;
-  if (submission.redirect && !location) {
-    throw new ValidationError('invalid form submission', { redirect: 'is not on an allowed origin' });
-  }
-  const answer = (leadId: string) =>
-    kind === 'form' && location
-      ? { statusCode: 303, headers: { location }, body: '' }
-      : json(202, { leadId, status: 'accepted' });
+export function createHandler(getDeps: () => FormHandlerDeps) {
+  return httpApi(async (event) => {
+    const deps = getDeps();
+    const formId = event.pathParameters?.formId ?? '';
+    if (!isFormId(formId)) throw new NotFoundError(`no form "${formId.slice(0, 64)}"`);
+    const kind = bodyKind(event, ['json', 'form']);
+    const text = bodyText(event, MAX_BODY_BYTES);
+    const body = kind === 'json' ? parseJson(text) : parseUrlEncoded(text);
+    const submission = parseOrThrow(FormSubmission, body, 'form submission');
+    const location = submission.redirect
+      ? redirectTarget(deps.allowedOrigins, submission.redirect, event.headers.origin)
+      : undefined;
+    if (submission.redirect && !location) {
+      throw new ValidationError('invalid form submission', { redirect: 'is not on an allowed origin' });
+    }
+    const answer = (leadId: string) =>
+      kind === 'form' && location
+        ? { statusCode: 303, headers: { location }, body: '' }
+        : json(202, { leadId, status: 'accepted' });
 
-  if (submission.website) {
-    metrics.addMetric('SubmissionsRejected_honeypot', MetricUnit.Count, 1);
-    return answer(ulid(clock.now().getTime()));
-  }
-  const { leadId, outcome } = await captureForm(deps, {
-    formId,
-    submission,
-    idempotencyKey: event.headers['idempotency-key']?.slice(0, 256),
-    ip: event.requestContext?.identity?.sourceIp,
+    if (submission.website) {
+      metrics.addMetric('SubmissionsRejected_honeypot', MetricUnit.Count, 1);
+      return answer(ulid(deps.clock.now().getTime()));
+    }
+    const { leadId, outcome } = await captureForm(deps, {
+      formId,
+      submission,
+      idempotencyKey: event.headers['idempotency-key']?.slice(0, 256),
+      ip: event.requestContext?.identity?.sourceIp,
+    });
+    metrics.addMetric(outcome === 'recorded' ? 'LeadsCaptured' : `Submissions_${outcome}`, MetricUnit.Count, 1);
+    return answer(leadId ?? ulid(deps.clock.now().getTime()));
   });
-  metrics.addMetric(outcome === 'recorded' ? 'LeadsCaptured' : `Submissions_${outcome}`, MetricUnit.Count, 1);
-  return answer(leadId ?? ulid(clock.now().getTime()));
-});
+}
+
+const allowedOrigins = allowedOriginsFromEnv();
+export const handler = createHandler(() => ({
+  leads: repository(),
+  clock,
+  newLeadId: (at: Date) => ulid(at.getTime()),
+  allowedOrigins,
+}));

@@ -5,7 +5,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { NotFoundError, UnauthorizedError, ValidationError } from '../domain/errors.js';
-import { config, logger, metrics } from '../adapters/runtime.js';
+import { allowedOriginsFromEnv, logger, metrics } from '../adapters/aws.js';
 
 /** HTTP-only failures (the domain knows nothing of bodies and content types). */
 export class PayloadTooLargeError extends Error {
@@ -48,12 +48,12 @@ export function errorResponse(error: unknown): APIGatewayProxyResult {
 }
 
 /** Wraps an API Gateway handler with the shared HTTP plumbing: headers, CORS allow-list, logging, metrics, errors. */
-export function httpApi(handler: ApiHandler) {
+export function httpApi(handler: ApiHandler, allowedOrigins: readonly string[] = allowedOriginsFromEnv()) {
   return middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
     .use(injectLambdaContext(logger))
     .use(logMetrics(metrics))
     .use(httpHeaderNormalizer())
-    .use(httpCors({ origins: config.allowedOrigins, headers: 'content-type,idempotency-key' }))
+    .use(httpCors({ origins: [...allowedOrigins], headers: 'content-type,idempotency-key' }))
     .use({
       onError: (request) => {
         request.response = errorResponse(request.error);

@@ -15,24 +15,13 @@ import {
 } from '../domain/scoring-pipeline.js';
 import { applyEvents } from '../domain/scoring/index.js';
 import { scoringModel } from '../adapters/scoring-model.js';
-import { nurtureStarterFromEnv } from '../adapters/sfn-nurture-starter.js';
-import { clock, logger, metrics, repository } from '../adapters/runtime.js';
+import { clock, logger, metrics, nurtureStarter, repository } from '../adapters/aws.js';
 import { insertedEvent } from './stream-records.js';
 
 const processor = new BatchProcessor(EventType.DynamoDBStreams);
 
-/** Nurture is enrolled from here only where the stack configured its state machines (NURTURE_STATE_MACHINES). */
-const nurtureConfigured = Object.keys(JSON.parse(process.env.NURTURE_STATE_MACHINES ?? '{}') as object).length > 0;
-
-const deps: ScoringDeps = {
-  leads: repository,
-  clock,
-  apply: (lead, events, now) => applyEvents(lead, events, scoringModel, now),
-  ...(nurtureConfigured && { nurture: { tracks: DEFAULT_NURTURE_PLAN.tracks, starter: nurtureStarterFromEnv() } }),
-};
-
 /** Applies a lead's pending events, starts or stops its nurture run as decided, and records what changed. */
-async function scoreLead(leadId: string, eventIds: string[]): Promise<ScoringResult> {
+async function scoreLead(deps: ScoringDeps, leadId: string, eventIds: string[]): Promise<ScoringResult> {
   const result = await scorePendingEvents(deps, leadId, eventIds);
   const enrollment = result.applied.length > 0 ? result.enrollment : pendingStart(result.after);
   await followUpNurture(deps, { after: result.after, enrollment }, (error) =>
@@ -56,41 +45,51 @@ async function scoreLead(leadId: string, eventIds: string[]): Promise<ScoringRes
  * together, once, for all of its records (one write per lead per batch); different leads are scored concurrently. Nurture runs the change calls for are started after the write. A failing record is reported alone
  * (partial batch response) and retried, then sent to the DLQ.
  */
-export const handler = middy<DynamoDBStreamEvent, unknown>()
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics))
-  .handler(async (event, context) => {
-    const byLead = new Map<string, string[]>();
-    for (const r of event.Records) {
-      const ev = insertedEvent(r);
-      if (ev) byLead.set(ev.leadId, [...(byLead.get(ev.leadId) ?? []), ev.eventId]);
-    }
-    // One scoring run per lead, shared by all of that lead's records; different leads are scored concurrently.
-    const runs = new Map<string, Promise<ScoringResult>>();
-    const scoreLeadOnce = (leadId: string): Promise<ScoringResult> => {
-      let run = runs.get(leadId);
-      if (!run) {
-        run = scoreLead(leadId, byLead.get(leadId) ?? []);
-        runs.set(leadId, run);
+export function createHandler(getDeps: () => ScoringDeps) {
+  return middy<DynamoDBStreamEvent, unknown>()
+    .use(injectLambdaContext(logger))
+    .use(logMetrics(metrics))
+    .handler(async (event, context) => {
+      const deps = getDeps();
+      const byLead = new Map<string, string[]>();
+      for (const r of event.Records) {
+        const ev = insertedEvent(r);
+        if (ev) byLead.set(ev.leadId, [...(byLead.get(ev.leadId) ?? []), ev.eventId]);
       }
-      return run;
-    };
-    const recordHandler = async (record: DynamoDBRecord) => {
-      const ev = insertedEvent(record);
-      if (!ev) return;
-      try {
-        const result = await scoreLeadOnce(ev.leadId);
-        const reason = result.invalid.get(ev.eventId);
-        if (reason !== undefined) throw new PoisonEventError(ev.leadId, ev.eventId, reason);
-      } catch (error) {
-        logger.error('stream record failed; it will be retried, then dead-lettered', {
-          leadId: ev.leadId,
-          eventId: ev.eventId,
-          sequenceNumber: record.dynamodb?.SequenceNumber,
-          error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
-        });
-        throw error;
-      }
-    };
-    return processPartialResponse(event, recordHandler, processor, { context, processInParallel: true });
-  });
+      // One scoring run per lead, shared by all of that lead's records; different leads are scored concurrently.
+      const runs = new Map<string, Promise<ScoringResult>>();
+      const scoreLeadOnce = (leadId: string): Promise<ScoringResult> => {
+        let run = runs.get(leadId);
+        if (!run) {
+          run = scoreLead(deps, leadId, byLead.get(leadId) ?? []);
+          runs.set(leadId, run);
+        }
+        return run;
+      };
+      const recordHandler = async (record: DynamoDBRecord) => {
+        const ev = insertedEvent(record);
+        if (!ev) return;
+        try {
+          const result = await scoreLeadOnce(ev.leadId);
+          const reason = result.invalid.get(ev.eventId);
+          if (reason !== undefined) throw new PoisonEventError(ev.leadId, ev.eventId, reason);
+        } catch (error) {
+          logger.error('stream record failed; it will be retried, then dead-lettered', {
+            leadId: ev.leadId,
+            eventId: ev.eventId,
+            sequenceNumber: record.dynamodb?.SequenceNumber,
+            error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
+          });
+          throw error;
+        }
+      };
+      return processPartialResponse(event, recordHandler, processor, { context, processInParallel: true });
+    });
+}
+
+export const handler = createHandler(() => ({
+  leads: repository(),
+  clock,
+  apply: (lead, events, now) => applyEvents(lead, events, scoringModel, now),
+  nurture: { tracks: DEFAULT_NURTURE_PLAN.tracks, starter: nurtureStarter() },
+}));

@@ -4,13 +4,12 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { recordEngagement, type RecordedEngagement } from '../domain/engagement.js';
+import { recordEngagement, type EngagementDeps, type RecordedEngagement } from '../domain/engagement.js';
 import type { EventType } from '../domain/events.js';
 import { parseSesSqsBody, SesRecordError, type SesEventRecord } from '../domain/ses-events.js';
-import { clock, logger, metrics, repository } from '../adapters/runtime.js';
+import { clock, logger, metrics, repository } from '../adapters/aws.js';
 
 const processor = new BatchProcessor(BatchEventType.SQS);
-const deps = { leads: repository, clock };
 
 /**
  * Email engagement from SES (EventBridge → SQS → here): each message's SES record becomes lead events, once per
@@ -18,18 +17,23 @@ const deps = { leads: repository, clock };
  * on every receive, reaches the DLQ after maxReceiveCount with the reason in the log; a DynamoDB error is thrown, so
  * the record is retried. Records run in order: an open or click sees the delivery and clicks recorded before it.
  */
-export const handler = middy<SQSEvent, SQSBatchResponse>()
-  .use(injectLambdaContext(logger))
-  .use(logMetrics(metrics))
-  .handler((event, context) =>
-    processPartialResponse(event, recordHandler, processor, {
-      context,
-      processInParallel: false,
-      throwOnFullBatchFailure: false,
-    }),
-  );
+export function createHandler(getDeps: () => EngagementDeps) {
+  return middy<SQSEvent, SQSBatchResponse>()
+    .use(injectLambdaContext(logger))
+    .use(logMetrics(metrics))
+    .handler((event, context) => {
+      const deps = getDeps();
+      return processPartialResponse(event, (message: SQSRecord) => recordMessage(deps, message), processor, {
+        context,
+        processInParallel: false,
+        throwOnFullBatchFailure: false,
+      });
+    });
+}
 
-async function recordHandler(message: SQSRecord): Promise<void> {
+export const handler = createHandler(() => ({ leads: repository(), clock }));
+
+async function recordMessage(deps: EngagementDeps, message: SQSRecord): Promise<void> {
   const record = parseOrReport(message);
   const result = await recordEngagement(deps, record);
   for (const { leadId, taggedLeadId } of result.tagMismatches) {

@@ -1,10 +1,9 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
-import { clock, repository } from '../adapters/runtime.js';
+import { clock, repository, unsubscribeKeys } from '../adapters/aws.js';
 import { ValidationError } from '../domain/errors.js';
 import { escapeHtml } from '../domain/nurture/template-data.js';
 import { leadOfToken, unsubscribe, type UnsubscribeDeps } from '../domain/nurture/unsubscribe.js';
 import { bodyText, httpApi } from './http.js';
-import { nurtureSettings } from './nurture-runtime.js';
 
 /** Unsubscribe bodies are one field; anything bigger is not a mail client. */
 const MAX_BODY_BYTES = 4 * 1024;
@@ -43,7 +42,7 @@ export function createHandler(getDeps: () => UnsubscribeDeps) {
     const token = event.queryStringParameters?.token;
     if (event.httpMethod === 'GET') {
       try {
-        leadOfToken(getDeps(), token);
+        await leadOfToken(getDeps(), token);
       } catch (e) {
         if (!(e instanceof ValidationError)) throw e;
         return page(
@@ -72,7 +71,4 @@ export function createHandler(getDeps: () => UnsubscribeDeps) {
   });
 }
 
-let deps: UnsubscribeDeps | undefined;
-export const handler = createHandler(
-  () => (deps ??= { leads: repository, clock, secret: nurtureSettings().mail.unsubscribeSecret }),
-);
+export const handler = createHandler(() => ({ leads: repository(), clock, keys: unsubscribeKeys() }));

@@ -10,7 +10,7 @@ import {
   ResourceNotFoundException,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import { TABLE } from '../../lambdas/adapters/table-definition.js';
+import { z } from 'zod';
 import { waitForPort } from './ports.js';
 
 export interface DynamoDbLocal {
@@ -73,36 +73,45 @@ export async function startDynamoDbLocal(opts: { port: number; dataDir?: string 
   };
 }
 
-/** Creates the lead table exactly as the stack defines it (keys, indexes, stream, TTL), if it does not exist. */
-export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
+const TableProperties = z.object({
+  AttributeDefinitions: z.array(z.object({ AttributeName: z.string(), AttributeType: z.enum(['S', 'N', 'B']) })),
+  KeySchema: z.array(z.object({ AttributeName: z.string(), KeyType: z.enum(['HASH', 'RANGE']) })),
+  GlobalSecondaryIndexes: z
+    .array(
+      z.object({
+        IndexName: z.string(),
+        KeySchema: z.array(z.object({ AttributeName: z.string(), KeyType: z.enum(['HASH', 'RANGE']) })),
+        Projection: z.object({
+          ProjectionType: z.enum(['ALL', 'KEYS_ONLY', 'INCLUDE']),
+          NonKeyAttributes: z.array(z.string()).optional(),
+        }),
+      }),
+    )
+    .optional(),
+  StreamSpecification: z
+    .object({ StreamViewType: z.enum(['KEYS_ONLY', 'NEW_IMAGE', 'OLD_IMAGE', 'NEW_AND_OLD_IMAGES']) })
+    .optional(),
+  TimeToLiveSpecification: z.object({ AttributeName: z.string(), Enabled: z.boolean() }).optional(),
+});
+
+/**
+ * Creates a table exactly as the template's `AWS::DynamoDB::Table` declares it (keys, indexes, stream, TTL), if it does
+ * not exist yet. Billing is on demand locally whatever the template says (DynamoDB Local ignores capacity).
+ */
+export async function ensureTable(client: DynamoDBClient, tableName: string, properties: unknown): Promise<void> {
+  const p = TableProperties.parse(properties);
   const { TableNames = [] } = await client.send(new ListTablesCommand({}));
   if (TableNames.includes(tableName)) return;
-  const s = { AttributeType: 'S' as const };
   await client.send(
     new CreateTableCommand({
       TableName: tableName,
       BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: TABLE.partitionKey, ...s },
-        { AttributeName: TABLE.sortKey, ...s },
-        { AttributeName: TABLE.byStageIndex.partitionKey, ...s },
-        { AttributeName: TABLE.byStageIndex.sortKey, ...s },
-        { AttributeName: TABLE.reviewIndex.partitionKey, ...s },
-        { AttributeName: TABLE.reviewIndex.sortKey, ...s },
-      ],
-      KeySchema: [
-        { AttributeName: TABLE.partitionKey, KeyType: 'HASH' },
-        { AttributeName: TABLE.sortKey, KeyType: 'RANGE' },
-      ],
-      GlobalSecondaryIndexes: [TABLE.byStageIndex, TABLE.reviewIndex].map((ix) => ({
-        IndexName: ix.name,
-        KeySchema: [
-          { AttributeName: ix.partitionKey, KeyType: 'HASH' as const },
-          { AttributeName: ix.sortKey, KeyType: 'RANGE' as const },
-        ],
-        Projection: { ProjectionType: ix.projection },
-      })),
-      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      AttributeDefinitions: p.AttributeDefinitions,
+      KeySchema: p.KeySchema,
+      ...(p.GlobalSecondaryIndexes && { GlobalSecondaryIndexes: p.GlobalSecondaryIndexes }),
+      ...(p.StreamSpecification && {
+        StreamSpecification: { StreamEnabled: true, StreamViewType: p.StreamSpecification.StreamViewType },
+      }),
     }),
   );
   for (let i = 0; i < 50; i++) {
@@ -114,10 +123,12 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  await client.send(
-    new UpdateTimeToLiveCommand({
-      TableName: tableName,
-      TimeToLiveSpecification: { Enabled: true, AttributeName: TABLE.ttlAttribute },
-    }),
-  );
+  if (p.TimeToLiveSpecification?.Enabled) {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { Enabled: true, AttributeName: p.TimeToLiveSpecification.AttributeName },
+      }),
+    );
+  }
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { decode, header, ProxyResult, proxyEvent, writeProxyResult } from './api-gateway.js';
 import { lambdaContext } from './lambda-context.js';
-import type { LambdaHandler } from './handlers.js';
+import type { LambdaHandler } from './lambda.js';
 
 /**
  * The local stand-in for API Gateway (REST API, Lambda proxy integration). It does what API Gateway does on AWS
@@ -26,10 +26,21 @@ export interface ApiRoute {
   functionName: string;
   handler: LambdaHandler;
   auth: RouteAuth;
-  /** Answer CORS preflight requests on this resource for the allowed origins. */
-  cors?: boolean;
+  /**
+   * Answer CORS preflight requests on this resource: `true` for the server's allowed origins and the default headers,
+   * or the preflight the API's OPTIONS method declares.
+   */
+  cors?: boolean | CorsPreflight;
   /** Query parameters API Gateway's request validator requires (400 without them). */
   requiredQuery?: readonly string[];
+}
+
+/** What an OPTIONS method of the API answers a preflight with. */
+export interface CorsPreflight {
+  allowOrigins: readonly string[];
+  allowHeaders: string;
+  allowMethods: string;
+  maxAgeSeconds: number;
 }
 
 export interface LocalRequest {
@@ -170,9 +181,18 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<LocalHtt
     }
 
     const { resource, params, routes } = matched;
-    const cors = routes.some((r) => r.cors);
+    const corsRoute = routes.find((r) => r.cors);
+    const cors: CorsPreflight | undefined =
+      corsRoute?.cors === true
+        ? {
+            allowOrigins: opts.allowedOrigins,
+            allowHeaders: PREFLIGHT.headers,
+            allowMethods: routes.map((r) => r.method).join(', '),
+            maxAgeSeconds: PREFLIGHT.maxAgeSeconds,
+          }
+        : corsRoute?.cors || undefined;
     const allow = [...routes.map((r) => r.method), ...(cors ? ['OPTIONS'] : [])].join(', ');
-    if (method === 'OPTIONS' && cors) return preflight(req, res, opts.allowedOrigins, allow);
+    if (method === 'OPTIONS' && cors) return preflight(req, res, cors);
     const route = routes.find((r) => r.method === method);
     if (!route) {
       res.setHeader('Allow', allow);
@@ -351,14 +371,14 @@ function hasQueryParameter(rawQuery: string, name: string): boolean {
 // ---------------------------------------------------------------------------------------------------------------
 // API Gateway behaviour
 
-function preflight(req: IncomingMessage, res: ServerResponse, allowed: readonly string[], methods: string): void {
+function preflight(req: IncomingMessage, res: ServerResponse, cors: CorsPreflight): void {
   const origin = header(req, 'origin');
   res.setHeader('Vary', 'Origin');
-  if (origin !== undefined && (allowed.includes('*') || allowed.includes(origin))) {
+  if (origin !== undefined && (cors.allowOrigins.includes('*') || cors.allowOrigins.includes(origin))) {
     res.setHeader('Access-Control-Allow-Origin', origin);
-    res.setHeader('Access-Control-Allow-Methods', methods);
-    res.setHeader('Access-Control-Allow-Headers', PREFLIGHT.headers);
-    res.setHeader('Access-Control-Max-Age', String(PREFLIGHT.maxAgeSeconds));
+    res.setHeader('Access-Control-Allow-Methods', cors.allowMethods);
+    res.setHeader('Access-Control-Allow-Headers', cors.allowHeaders);
+    res.setHeader('Access-Control-Max-Age', String(cors.maxAgeSeconds));
   }
   res.writeHead(204).end();
 }

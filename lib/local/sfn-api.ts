@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { z } from 'zod';
-import type { LocalRequest, LocalResponse, LocalRouteHandler } from './http-server.js';
+import { AwsApiError, type LocalAwsService } from './aws-endpoint.js';
+import type { LocalResponse, LocalRouteHandler } from './http-server.js';
 import {
   ExecutionAlreadyExistsError,
   ExecutionDoesNotExistError,
   StateMachineDoesNotExistError,
-  type LocalNurtureRunner,
+  type LocalStepFunctions,
   type RunRecord,
 } from './stepfunctions.js';
 
@@ -16,22 +16,6 @@ import {
  * `ListStateMachines`, `DescribeStateMachine`), in the AWS JSON 1.0 protocol: the SDK adapter
  * (`SfnNurtureStarter`) and the AWS CLI (`--endpoint-url`) work against it unchanged. Plus the runs as a page.
  */
-
-export interface LocalStepFunctionsApi {
-  url: string;
-  port: number;
-  close(): Promise<void>;
-}
-
-class ApiError extends Error {
-  constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
 
 const epochSeconds = (ms: number): number => ms / 1000;
 
@@ -65,10 +49,10 @@ function history(r: RunRecord) {
 
 const Arn = z.object({ executionArn: z.string() });
 
-function operation(runner: LocalNurtureRunner, op: string, body: unknown): unknown {
+function operation(runner: LocalStepFunctions, op: string, body: unknown): unknown {
   const run = (arn: string): RunRecord => {
     const r = runner.get(arn);
-    if (!r) throw new ApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
+    if (!r) throw new AwsApiError('ExecutionDoesNotExist', `Execution Does Not Exist: '${arn}'`);
     return r;
   };
   switch (op) {
@@ -117,7 +101,7 @@ function operation(runner: LocalNurtureRunner, op: string, body: unknown): unkno
     case 'DescribeStateMachine': {
       const arn = z.object({ stateMachineArn: z.string() }).parse(body).stateMachineArn;
       const m = runner.stateMachines().find((s) => s.arn === arn);
-      if (!m) throw new ApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
+      if (!m) throw new AwsApiError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${arn}'`);
       return {
         stateMachineArn: m.arn,
         name: m.arn.split(':').pop(),
@@ -129,99 +113,33 @@ function operation(runner: LocalNurtureRunner, op: string, body: unknown): unkno
       };
     }
     default:
-      throw new ApiError('UnknownOperationException', `operation ${op} is not supported by the local Step Functions`);
+      throw new AwsApiError(
+        'UnknownOperationException',
+        `operation ${op} is not supported by the local Step Functions`,
+      );
   }
 }
 
-const read = (req: IncomingMessage): Promise<string> =>
-  new Promise((res, rej) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => res(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', rej);
-  });
-
-function send(res: ServerResponse, r: LocalResponse): void {
-  res.writeHead(r.status, r.headers);
-  res.end(r.body ?? '');
-}
-
-/** Starts the local Step Functions API on 127.0.0.1:port (0 picks a free port). It also serves `/runs`. */
-export async function startLocalStepFunctionsApi(opts: {
-  runner: LocalNurtureRunner;
-  port: number;
-  host?: string;
-}): Promise<LocalStepFunctionsApi> {
-  const host = opts.host ?? '127.0.0.1';
-  const runsPage = runsRoute(opts.runner, '/runs');
-  const server = createServer((req, res) => {
-    void (async () => {
-      const url = new URL(req.url ?? '/', `http://${host}`);
-      if (req.method === 'GET') {
-        const name = url.pathname.startsWith('/runs/')
-          ? decodeURIComponent(url.pathname.slice('/runs/'.length))
-          : undefined;
-        const local: LocalRequest = {
-          method: 'GET',
-          path: url.pathname,
-          query: url.searchParams,
-          headers: req.headers,
-          body: Buffer.alloc(0),
-          params: name ? { name } : {},
-          sourceIp: req.socket.remoteAddress ?? '',
-        };
-        send(
-          res,
-          url.pathname === '/' || url.pathname === '/runs' || name
-            ? await runsPage(local)
-            : { status: 404, body: 'not found' },
-        );
-        return;
-      }
-      const target = String(req.headers['x-amz-target'] ?? '');
-      const op = target.startsWith('AWSStepFunctions.') ? target.slice('AWSStepFunctions.'.length) : '';
-      try {
-        const text = await read(req);
-        const body: unknown = text ? JSON.parse(text) : {};
-        const out = operation(opts.runner, op, body);
-        send(res, {
-          status: 200,
-          headers: { 'content-type': 'application/x-amz-json-1.0' },
-          body: JSON.stringify(out),
-        });
-      } catch (e) {
-        const err =
-          e instanceof ApiError
-            ? e
-            : e instanceof ExecutionAlreadyExistsError ||
-                e instanceof ExecutionDoesNotExistError ||
-                e instanceof StateMachineDoesNotExistError
-              ? new ApiError(e.name, e.message)
-              : e instanceof z.ZodError || e instanceof SyntaxError
-                ? new ApiError('ValidationException', e.message)
-                : new ApiError('InternalFailure', e instanceof Error ? e.message : String(e), 500);
-        send(res, {
-          status: err.status,
-          headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-errortype': err.type },
-          body: JSON.stringify({ __type: `com.amazonaws.swf.service.v2.model#${err.type}`, message: err.message }),
-        });
-      }
-    })();
-  });
-  await new Promise<void>((res, rej) => {
-    server.once('error', rej);
-    server.listen(opts.port, host, () => res());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : opts.port;
+/** The Step Functions API (AWS JSON 1.0, `X-Amz-Target: AWSStepFunctions.<op>`) on the local AWS endpoint. */
+export function stepFunctionsService(runner: LocalStepFunctions): LocalAwsService {
   return {
-    url: `http://${host}:${port}`,
-    port,
-    close: () =>
-      new Promise<void>((res) => {
-        server.close(() => res());
-        server.closeAllConnections();
-      }),
+    targetPrefix: 'AWSStepFunctions.',
+    protocol: '1.0',
+    errorPrefix: 'com.amazonaws.swf.service.v2.model#',
+    handle: async (op, body) => {
+      try {
+        return operation(runner, op, body);
+      } catch (e) {
+        if (
+          e instanceof ExecutionAlreadyExistsError ||
+          e instanceof ExecutionDoesNotExistError ||
+          e instanceof StateMachineDoesNotExistError
+        ) {
+          throw new AwsApiError(e.name, e.message);
+        }
+        throw e;
+      }
+    },
   };
 }
 
@@ -278,7 +196,7 @@ const page = (title: string, body: string): LocalResponse => ({
  * `GET <base>` lists the runs; `GET <base>/{name}` shows one run's history. `?format=json` (or `Accept:
  * application/json`) answers JSON. Register it with the local HTTP API at `/_local/runs` and `/_local/runs/{name}`.
  */
-export function runsRoute(runner: LocalNurtureRunner, base = '/_local/runs'): LocalRouteHandler {
+export function runsRoute(runner: LocalStepFunctions, base = '/_local/runs'): LocalRouteHandler {
   return (req) => {
     const wantsJson =
       req.query.get('format') === 'json' || String(req.headers.accept ?? '').includes('application/json');

@@ -1,20 +1,46 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  AlreadyExistsException,
+  CreateEmailTemplateCommand,
+  SESv2Client,
+  UpdateEmailTemplateCommand,
+} from '@aws-sdk/client-sesv2';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { z } from 'zod';
 import { scaledClock, type Clock } from '../../lambdas/domain/clock.js';
+import { SWEEP_STATES } from '../requalification.js';
+import { LocalEventBus } from './adapters/event-bus.js';
+import { LocalQueues } from './adapters/queues.js';
+import { LocalSecretsManager } from './adapters/secrets-manager.js';
+import { sesEventPublisher, startSesLoopback, type SesLoopback } from './adapters/ses-loopback.js';
+import { localTrackingSecret } from './adapters/ses-simulator.js';
+import { startLocalAwsEndpoint } from './aws-endpoint.js';
 import { resolveClockOrigin } from './clock-origin.js';
+import { readDeployment, synthesizeTemplate, type LocalDeployment } from './deployment.js';
 import { ensureTable, startDynamoDbLocal } from './dynamodb.js';
-import { loadHandler } from './handlers.js';
+import { matchesPattern } from './event-pattern.js';
+import { startScheduler } from './event-sources/scheduler.js';
+import { startSqsEventSource, type SqsEventSource } from './event-sources/sqs.js';
 import { startHttpServer, type ApiRoute, type LocalHttpServer } from './http-server.js';
+import { LOCAL_ACCOUNT_ID } from './lambda-context.js';
+import { LambdaFunctionError, LocalLambda, type LogLine } from './lambda.js';
 import { freePort, isPortFree } from './ports.js';
+import { registerSesRoutes } from './ses-routes.js';
 import { startLocalSes } from './ses.js';
 import { DEFAULTS, type PortSetting } from './settings.js';
-import { startStreamPoller, type StreamPoller } from './stream-poller.js';
+import { runsRoute, stepFunctionsService } from './sfn-api.js';
+import { LocalStepFunctions, type AslDefinition, type RunRecord } from './stepfunctions.js';
+import { startStreamPoller, type DeadLetter, type StreamPoller } from './stream-poller.js';
 
 /**
- * The whole local runtime in one call (DESIGN §9): DynamoDB Local with the lead table, local SES, the HTTP API with
- * the landing page, the stream poller, and any extra services (nurture state machines, the requalification
- * schedule, engagement loop-back) started on top of them. `npm start` (bin/local.ts) and the e2e tests use it.
+ * The whole local runtime in one call (DESIGN §9), as a second target of the one synthesized cloud assembly: the app
+ * is synthesized in-process and everything below is read from its template — the table, every function (its handler
+ * module and environment), the API's routes and authorization, the stream and queue event source mappings, the event
+ * rules, the state machines, the schedule, the secrets, the SES configuration set and templates. The emulators stand
+ * in for the AWS services (DynamoDB Local, local SES behind SES's own loop-back, and one local endpoint for Step
+ * Functions, EventBridge and Secrets Manager); the functions reach them through the SDK's standard
+ * `AWS_ENDPOINT_URL_<SERVICE>` variables and nothing else. `npm start` (bin/local.ts) and the e2e tests use it.
  */
 
 export interface LocalStackOptions {
@@ -24,88 +50,82 @@ export interface LocalStackOptions {
   dynamoDbPort?: number;
   /** @default 8005 (0 picks a free one) */
   sesPort?: number;
+  /** The local Step Functions, EventBridge and Secrets Manager endpoint. @default 8083 (0 picks a free one) */
+  sfnPort?: number;
   /** @default 'dev-api-key' */
   apiKey?: string;
   /** @default 'dev-admin-key' */
   adminKey?: string;
   /** Real seconds per simulated day. @default 86400 */
   daySeconds?: number;
-  /** Where data, the stream checkpoint, the clock origin and the DLQ live. @default '.leadloop' */
+  /** Where data, checkpoints, queues, secrets and the clock origin live. @default '.leadloop' */
   dataDir?: string;
-  /** Keep nothing: DynamoDB in memory, checkpoint and dead letters in memory, a fresh clock. */
+  /** Keep nothing: DynamoDB in memory, checkpoint, queues and secrets in memory, a fresh clock. */
   inMemory?: boolean;
   /** @default 'leadloop-local' */
   tableName?: string;
   /** @default process.env.AWS_REGION ?? 'us-east-1' */
   region?: string;
-  /** CORS allow-list for the public routes. @default the API's own origins (127.0.0.1 and localhost) */
+  /** CORS allow-list and redirect targets of the public routes. @default the API's own origins */
   allowedOrigins?: string[];
-  /** Started after the core, in order; stopped before it, in reverse order. */
-  services?: LocalService[];
+  /** Extra CDK context for the synthesis (what `cdk deploy -c key=value` would be given). */
+  context?: Record<string, unknown>;
   /** Stream poll interval when idle. @default 200 */
   pollIntervalMs?: number;
-  /** Retries of a failing stream record before it is dead-lettered, as the stack's event source. @default 5 */
-  retryAttempts?: number;
+  /** Containers per function at most (see `LocalLambda`). @default 1 */
+  maxConcurrency?: number;
+  /** Run the template's schedules on the simulated clock (tests that drive the sweep themselves turn it off). @default true */
+  schedules?: boolean;
+  /** Lines the runtime itself prints (where things listen, what failed). */
   log?: (line: string) => void;
+  /** Every line a function writes. @default `log` for warnings and errors, nothing else */
+  onFunctionLog?: (line: LogLine) => void;
 }
 
-/** What a service sees of the running stack. */
-export interface LocalStackContext {
-  /** The API's base URL, e.g. http://127.0.0.1:3000 (also in LEADLOOP_PUBLIC_URL for the handlers). */
+export interface LocalStack {
   url: string;
+  port: number;
+  dynamoDbPort: number;
   dynamoDbEndpoint: string;
+  sesPort: number;
   sesEndpoint: string;
+  /** The local Step Functions, EventBridge and Secrets Manager endpoint. */
+  awsEndpoint: string;
+  sfnPort: number;
+  apiKey: string;
+  adminKey: string;
   tableName: string;
   region: string;
-  /** Absolute, or undefined in memory. */
   dataDir: string | undefined;
   daySeconds: number;
   clockOrigin: Date;
   /** The scaled simulated clock every part of the stack follows. */
   clock: Clock;
-  registerLocalRoute: LocalHttpServer['registerLocalRoute'];
-  /** Loads `lambdas/handlers/<name>` (the environment is already set). */
-  loadHandler: typeof loadHandler;
-  log(line: string): void;
-}
-
-/** Something that runs beside the core, e.g. the nurture state machines or the requalification schedule. */
-export interface LocalService {
-  name: string;
-  /**
-   * Environment the handler modules need from this service (e.g. the endpoint it is going to serve). Handlers read
-   * their configuration once, when first imported, so this is asked before any handler module is imported.
-   */
-  environment?(info: ServiceEnvironmentInfo): Record<string, string> | Promise<Record<string, string>>;
-  start(ctx: LocalStackContext): Promise<StartedService>;
-}
-
-/** What is known of the stack before anything runs. */
-export interface ServiceEnvironmentInfo {
-  url: string;
-  region: string;
-  dynamoDbEndpoint: string;
-  sesEndpoint: string;
-  tableName: string;
-  dataDir: string | undefined;
-}
-
-export interface StartedService {
-  stop(): Promise<void>;
-  /** Lines `npm start` prints about it (where it listens, how to use it). */
-  describe?: string[];
-}
-
-export interface LocalStack extends LocalStackContext {
-  port: number;
-  dynamoDbPort: number;
-  sesPort: number;
-  apiKey: string;
-  adminKey: string;
+  /** What the template says, read for the local targets. */
+  deployment: LocalDeployment;
+  /** The environment every function gets on top of its template environment. */
+  baseEnvironment: Readonly<Record<string, string>>;
+  lambda: LocalLambda;
+  stepFunctions: LocalStepFunctions;
+  bus: LocalEventBus;
+  queues: LocalQueues;
+  secrets: LocalSecretsManager;
+  ses: SesLoopback;
   http: LocalHttpServer;
   poller: StreamPoller;
-  services: { name: string; describe: string[] }[];
-  /** Stops everything this call started, services first, DynamoDB Local last. Safe to call twice. */
+  /** Each function's logical id by its handler module's name (`capture-form` → `CaptureApiFormFunction…`). */
+  functionIds: Readonly<Record<string, string>>;
+  /** The nurture tracks' state machine ARNs, by track. */
+  trackArns: Readonly<Record<string, string>>;
+  /** The requalification state machine (the schedule's target). */
+  requalificationArn: string;
+  registerLocalRoute: LocalHttpServer['registerLocalRoute'];
+  /** Waits until the stream, the queues and the bus have nothing left in flight. */
+  settle(opts?: { timeoutMs?: number }): Promise<void>;
+  /** Runs "Requalify leads" now (or as of `asOf`) and resolves with the execution once it has ended. */
+  sweep(asOf?: Date): Promise<RunRecord>;
+  log(line: string): void;
+  /** Stops everything this call started, DynamoDB Local last. Safe to call twice. */
   stop(): Promise<void>;
 }
 
@@ -123,8 +143,10 @@ export class DataDirInUseError extends Error {
   override readonly name = 'DataDirInUseError';
 }
 
-/** The environment the handler modules were first imported with; they keep it for the life of the process. */
-let handlerEnvironment: string | undefined;
+const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+/** A handler module's name from its path (`lambdas/handlers/capture-form.ts` → `capture-form`). */
+const moduleName = (handler: string): string => handler.replace(/^.*\//, '').replace(/\.[cm]?[jt]s$/, '');
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const log = options.log ?? ((line: string) => console.log(line));
@@ -135,17 +157,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const apiKey = options.apiKey ?? DEFAULTS.apiKey;
   const adminKey = options.adminKey ?? DEFAULTS.adminKey;
 
-  const ports: Record<'port' | 'dynamoDbPort' | 'sesPort', number> = {
+  const ports: Record<'port' | 'dynamoDbPort' | 'sesPort' | 'sfnPort', number> = {
     port: options.port ?? DEFAULTS.port,
     dynamoDbPort: options.dynamoDbPort ?? DEFAULTS.dynamoDbPort,
     sesPort: options.sesPort ?? DEFAULTS.sesPort,
+    sfnPort: options.sfnPort ?? DEFAULTS.sfnPort,
   };
-  for (const setting of ['port', 'dynamoDbPort', 'sesPort'] as const) {
+  for (const setting of ['port', 'dynamoDbPort', 'sesPort', 'sfnPort'] as const) {
     if (ports[setting] === 0) ports[setting] = await freePort();
     else if (!(await isPortFree(ports[setting]))) throw new PortInUseError(ports[setting], setting);
   }
 
-  const stops: { name: string; stop: () => Promise<void> }[] = [];
+  const stops: { name: string; stop: () => Promise<void> | void }[] = [];
   const stopAll = async () => {
     for (const { name, stop } of stops.splice(0).reverse()) {
       try {
@@ -160,7 +183,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (dataDir) {
       mkdirSync(dataDir, { recursive: true });
       const release = lockDataDir(dataDir);
-      stops.push({ name: 'data dir lock', stop: async () => release() });
+      stops.push({ name: 'data dir lock', stop: release });
     }
     const { origin: clockOrigin, note } = resolveClockOrigin({
       file: dataDir ? join(dataDir, 'clock.json') : undefined,
@@ -173,172 +196,280 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const allowedOrigins = options.allowedOrigins ?? [url, `http://localhost:${ports.port}`];
     const dynamoDbEndpoint = `http://127.0.0.1:${ports.dynamoDbPort}`;
     const sesEndpoint = `http://127.0.0.1:${ports.sesPort}`;
+    const awsEndpoint = `http://127.0.0.1:${ports.sfnPort}`;
 
-    // Handler modules read their configuration and create their clients at import time: set it first.
-    const env: Record<string, string> = {
-      TABLE_NAME: tableName,
-      DYNAMODB_ENDPOINT: dynamoDbEndpoint,
-      SES_ENDPOINT: sesEndpoint,
-      AWS_REGION: region,
-      ALLOWED_ORIGINS: allowedOrigins.join(','),
-      LEADLOOP_DAY_SECONDS: String(daySeconds),
-      LEADLOOP_CLOCK_ORIGIN: clockOrigin.toISOString(),
-      LEADLOOP_PUBLIC_URL: url,
-      // The emulators accept any credentials; never sign local calls with a developer's real ones.
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-    };
-    const core = new Set(Object.keys(env));
-    for (const service of options.services ?? []) {
-      const extra = await service.environment?.({ url, region, dynamoDbEndpoint, sesEndpoint, tableName, dataDir });
-      for (const [key, value] of Object.entries(extra ?? {})) {
-        if (core.has(key)) throw new Error(`service "${service.name}" may not override ${key}`);
-        env[key] = value;
-      }
-    }
-    const fingerprint = JSON.stringify({ ...env, LEADLOOP_CLOCK_ORIGIN: undefined });
-    if (handlerEnvironment !== undefined && handlerEnvironment !== fingerprint) {
-      throw new Error(
-        'the handler modules were already loaded with other settings in this process: one local stack per process',
-      );
-    }
-    Object.assign(process.env, env);
-    delete process.env.AWS_SESSION_TOKEN;
-    delete process.env.AWS_PROFILE;
-    process.env.POWERTOOLS_SERVICE_NAME ??= 'leadloop';
-    process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-    process.env.POWERTOOLS_TRACE_ENABLED ??= 'false';
-
-    const [captureForm, captureEvents, leadsAdmin, scoreStream, unsubscribe] = await Promise.all([
-      loadHandler('capture-form'),
-      loadHandler('capture-events'),
-      loadHandler('leads-admin'),
-      loadHandler('score-stream'),
-      loadHandler('unsubscribe', { optional: true }),
-    ]);
-    handlerEnvironment = fingerprint;
+    // The app as `cdk deploy -c allowedOrigins=… -c siteUrl=…` would deploy it, read for the local targets.
+    const { template } = synthesizeTemplate({
+      allowedOrigins: allowedOrigins.join(','),
+      siteUrl: url,
+      ...options.context,
+    });
+    const tableId = Object.keys(template.Resources).find(
+      (id) => template.Resources[id]?.Type === 'AWS::DynamoDB::Table',
+    );
+    const deployment = readDeployment(template, {
+      region,
+      apiUrl: url,
+      names: tableId ? { [tableId]: tableName } : {},
+    });
 
     const ddb = await startDynamoDbLocal({
       port: ports.dynamoDbPort,
       ...(dataDir ? { dataDir: join(dataDir, 'dynamodb') } : {}),
     });
     stops.push({ name: 'DynamoDB Local', stop: ddb.stop });
-    const client = new DynamoDBClient({
-      endpoint: dynamoDbEndpoint,
-      region,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    });
+    const client = new DynamoDBClient({ endpoint: dynamoDbEndpoint, region, credentials: LOCAL_CREDENTIALS });
     try {
-      await ensureTable(client, tableName);
+      await ensureTable(client, tableName, deployment.table.properties);
     } finally {
       client.destroy();
     }
 
-    const ses = await startLocalSes({ port: ports.sesPort });
-    stops.push({ name: 'local SES', stop: ses.stop });
+    const queues = new LocalQueues(deployment.queues, {
+      ...(dataDir && { file: join(dataDir, 'queues.json') }),
+      log,
+    });
+    const bus = new LocalEventBus({ rules: deployment.rules, queues, clock, region, account: LOCAL_ACCOUNT_ID, log });
+    const secrets = new LocalSecretsManager(deployment.secrets, dataDir ? { file: join(dataDir, 'secrets.json') } : {});
 
-    const fn = (name: string) => `leadloop-local-${name}`;
-    const routes: ApiRoute[] = [
-      {
-        resource: '/forms/{formId}',
-        method: 'POST',
-        functionName: fn('capture-form'),
-        handler: captureForm,
-        auth: 'public',
-        cors: true,
+    // Local SES behind SES's own loop-back: the functions send through the proxy on the SES port.
+    const emulator = await startLocalSes({ port: 0 });
+    stops.push({ name: 'local SES', stop: emulator.stop });
+    await loadTemplatesIntoSes(emulator.endpoint, region, deployment);
+    const publishSes = sesEventPublisher({
+      bus,
+      configurationSets: deployment.configurationSets,
+      region,
+      account: LOCAL_ACCOUNT_ID,
+    });
+    const trackingSecret = localTrackingSecret();
+    const ses = await startSesLoopback({
+      port: ports.sesPort,
+      upstream: emulator.endpoint,
+      configurationSets: deployment.configurationSets,
+      templates: deployment.emailTemplates,
+      publish: publishSes,
+      clock,
+      trackingBaseUrl: url,
+      trackingSecret,
+      log,
+    });
+    stops.push({ name: 'SES loop-back', stop: ses.close });
+
+    // What any AWS SDK v3 program honours, and the scaled clock: nothing else is added to a function's environment.
+    const baseEnvironment: Record<string, string> = {
+      AWS_ENDPOINT_URL_DYNAMODB: dynamoDbEndpoint,
+      AWS_ENDPOINT_URL_SESV2: ses.endpoint,
+      AWS_ENDPOINT_URL_SFN: awsEndpoint,
+      AWS_ENDPOINT_URL_EVENTBRIDGE: awsEndpoint,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: awsEndpoint,
+      // The emulators accept any credentials; never sign local calls with a developer's real ones.
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      LEADLOOP_DAY_SECONDS: String(daySeconds),
+      LEADLOOP_CLOCK_ORIGIN: clockOrigin.toISOString(),
+    };
+    const lambda = new LocalLambda({
+      functions: deployment.functions,
+      baseEnvironment,
+      region,
+      ...(options.maxConcurrency !== undefined && { maxConcurrency: options.maxConcurrency }),
+      onLog: options.onFunctionLog ?? quietFunctionLog(log),
+    });
+    stops.push({ name: 'Lambda containers', stop: () => lambda.stop() });
+
+    const stepFunctions = new LocalStepFunctions({
+      machines: Object.values(deployment.stateMachines).map((m) => ({
+        arn: m.arn,
+        definition: m.definition as AslDefinition,
+        ...(m.track !== undefined && { track: m.track }),
+      })),
+      invoke: (arn, payload) => lambda.invoke(arn, payload),
+      time: { kind: 'scaled', clock, daySeconds },
+      log: (line) => {
+        if (!/ succeeded$/.test(line)) log(`[step functions] ${line}`);
       },
-      {
-        resource: '/events',
-        method: 'POST',
-        functionName: fn('capture-events'),
-        handler: captureEvents,
-        auth: 'api-key',
-      },
-      { resource: '/leads', method: 'GET', functionName: fn('leads-admin'), handler: leadsAdmin, auth: 'admin' },
-      {
-        resource: '/leads/{leadId}',
-        method: 'GET',
-        functionName: fn('leads-admin'),
-        handler: leadsAdmin,
-        auth: 'admin',
-      },
-      {
-        resource: '/leads/{leadId}',
-        method: 'DELETE',
-        functionName: fn('leads-admin'),
-        handler: leadsAdmin,
-        auth: 'admin',
-      },
-      {
-        resource: '/leads/{leadId}/export',
-        method: 'GET',
-        functionName: fn('leads-admin'),
-        handler: leadsAdmin,
-        auth: 'admin',
-      },
-      ...(unsubscribe
-        ? (['GET', 'POST'] as const).map((method): ApiRoute => ({
-            resource: '/unsubscribe',
-            method,
-            functionName: fn('unsubscribe'),
-            handler: unsubscribe,
-            auth: 'public',
-            requiredQuery: ['token'],
-          }))
-        : []),
-    ];
+    });
+    stops.push({ name: 'state machines', stop: () => stepFunctions.stopAll() });
+
+    const runs = runsRoute(stepFunctions);
+    const endpoint = await startLocalAwsEndpoint({
+      port: ports.sfnPort,
+      services: [stepFunctionsService(stepFunctions), bus.service(), secrets.service()],
+      pages: { '/': runs, '/runs': runs },
+    });
+    stops.push({ name: 'local AWS endpoint', stop: endpoint.close });
+
+    // API Gateway: the template's routes, each invoking its function; IAM routes take the admin key locally.
+    const functionIds = Object.fromEntries(
+      Object.values(deployment.functions).map((f) => [moduleName(f.handler), f.logicalId]),
+    );
+    const routes: ApiRoute[] = deployment.api.routes.map((r) => {
+      const fn = deployment.functions[r.functionLogicalId];
+      const cors = deployment.api.cors.find((c) => c.resource === r.resource);
+      return {
+        resource: r.resource,
+        method: r.method as ApiRoute['method'],
+        functionName: fn?.name ?? r.functionLogicalId,
+        handler: async (event) => lambda.invokeOrThrow(r.functionLogicalId, event),
+        auth: r.auth === 'iam' ? 'admin' : r.auth,
+        requiredQuery: r.requiredQuery,
+        ...(cors && { cors }),
+      };
+    });
     const http = await startHttpServer({ port: ports.port, routes, apiKey, adminKey, allowedOrigins, region, log });
     stops.push({ name: 'HTTP API', stop: http.close });
 
+    // The stream's event source mapping.
+    const [mapping, ...moreMappings] = deployment.streamMappings;
+    if (!mapping || moreMappings.length > 0) throw new Error('the local runtime expects one table stream mapping');
+    const scoreFunction = deployment.functions[mapping.functionLogicalId];
     const poller = await startStreamPoller({
       endpoint: dynamoDbEndpoint,
       region,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      credentials: LOCAL_CREDENTIALS,
       tableName,
-      handler: scoreStream,
-      functionName: fn('score-stream'),
+      handler: async (event) => lambda.invokeOrThrow(mapping.functionLogicalId, event),
+      functionName: scoreFunction?.name ?? mapping.functionLogicalId,
+      batchSize: mapping.batchSize,
+      retryAttempts: mapping.retryAttempts,
+      filter: (record) => mapping.filters.length === 0 || mapping.filters.some((f) => matchesPattern(f, record)),
       ...(options.pollIntervalMs !== undefined && { pollIntervalMs: options.pollIntervalMs }),
-      ...(options.retryAttempts !== undefined && { retryAttempts: options.retryAttempts }),
-      ...(dataDir && {
-        checkpointFile: join(dataDir, 'stream-checkpoint.json'),
-        dlqFile: join(dataDir, 'dlq', 'score-stream.jsonl'),
+      ...(dataDir && { checkpointFile: join(dataDir, 'stream-checkpoint.json') }),
+      ...(mapping.onFailureQueue && {
+        onDeadLetter: (entry: DeadLetter) =>
+          queues.send(
+            mapping.onFailureQueue ?? '',
+            JSON.stringify(streamFailureRecord(entry, mapping.functionLogicalId)),
+          ),
       }),
       log,
     });
     stops.push({ name: 'stream poller', stop: poller.stop });
 
-    const context: LocalStackContext = {
+    const sqsSources: SqsEventSource[] = deployment.queueMappings.map((m) =>
+      startSqsEventSource({ mapping: m, queues, lambda, region, log }),
+    );
+    stops.push({ name: 'queue pollers', stop: async () => void (await Promise.all(sqsSources.map((s) => s.stop()))) });
+
+    const trackArns = Object.fromEntries(
+      Object.values(deployment.stateMachines)
+        .filter((m) => m.track !== undefined)
+        .map((m) => [m.track ?? '', m.arn]),
+    );
+    const [schedule] = deployment.schedules;
+    const requalificationArn = schedule ? (deployment.stateMachines[schedule.stateMachineLogicalId]?.arn ?? '') : '';
+
+    const settle = async ({ timeoutMs = 30_000 } = {}) => {
+      // Each stage can feed the next (a scored event starts a run, a send publishes engagement): until quiet twice.
+      for (let quiet = 0; quiet < 2;) {
+        const before = JSON.stringify([...lambda.invocations]);
+        await poller.drain({ timeoutMs });
+        await Promise.all(sqsSources.map((s) => s.drain({ timeoutMs })));
+        quiet = JSON.stringify([...lambda.invocations]) === before ? quiet + 1 : 0;
+      }
+    };
+    const sweep = async (asOf?: Date): Promise<RunRecord> => {
+      const name = `local-sweep-${Date.now()}`;
+      const input = JSON.stringify(asOf ? { asOf: asOf.toISOString() } : {});
+      stepFunctions.startExecution(requalificationArn, name, input);
+      return stepFunctions.settled(name);
+    };
+
+    const scheduler = startScheduler({
+      schedules: options.schedules === false ? [] : deployment.schedules,
+      clock,
+      daySeconds,
+      fire: async ({ schedule: s, scheduledAt, skipped }, input) => {
+        const machine = deployment.stateMachines[s.stateMachineLogicalId];
+        if (!machine) return;
+        const name = `schedule-${scheduledAt
+          .toISOString()
+          .replace(/[^0-9]/g, '')
+          .slice(0, 14)}-${Date.now() % 100_000}`;
+        stepFunctions.startExecution(machine.arn, name, input);
+        const run = await stepFunctions.settled(name);
+        const late = skipped > 0 ? ` (${skipped} tick(s) skipped while the previous one ran)` : '';
+        log(`schedule ${s.expression}: ${machine.logicalId} ${run.status.toLowerCase()}${late}`);
+      },
+    });
+    stops.push({ name: 'scheduler', stop: () => scheduler.stop() });
+
+    const [configurationSetName = 'leadloop'] = Object.keys(deployment.configurationSets);
+    const removeSesRoutes = registerSesRoutes(http.registerLocalRoute, {
+      publish: publishSes,
+      configurationSetName,
+      settled: () => Promise.all(sqsSources.map((s) => s.drain({ timeoutMs: 10_000 }))).then(() => undefined),
+      clock,
+      secret: trackingSecret,
+      log,
+    });
+    stops.push({ name: 'SES routes', stop: removeSesRoutes });
+    const removeRuns = [
+      http.registerLocalRoute('GET', '/_local/runs', runs),
+      http.registerLocalRoute('GET', '/_local/runs/{name}', runs),
+    ];
+    stops.push({ name: 'runs routes', stop: () => removeRuns.forEach((r) => r()) });
+    stops.push({
+      name: 'sweep route',
+      stop: http.registerLocalRoute('POST', '/_local/sweep', async (req) => {
+        const body = z
+          .object({ asOf: z.iso.datetime({ offset: true }).optional() })
+          .safeParse(req.body.length === 0 ? {} : safeJson(req.body.toString('utf8')));
+        if (!body.success) {
+          return jsonAnswer(400, { error: 'ValidationError', message: 'body must be {} or {"asOf": "<ISO-8601>"}' });
+        }
+        const run = await sweep(body.data.asOf ? new Date(body.data.asOf) : undefined);
+        if (run.status === 'SUCCEEDED') return jsonAnswer(200, run.output);
+        // A run that fails at its end ("Sweep incomplete") still summarized what it did.
+        const summary = [...run.history]
+          .reverse()
+          .find((h) => h.type === 'StateExited' && h.state === SWEEP_STATES.summarize)?.output;
+        return jsonAnswer(500, {
+          error: run.error ?? 'SweepFailed',
+          message: run.cause ?? `the sweep ended ${run.status.toLowerCase()}`,
+          execution: run.name,
+          ...(summary !== undefined && { summary }),
+        });
+      }),
+    });
+
+    let stopping: Promise<void> | undefined;
+    return {
       url,
+      port: ports.port,
+      dynamoDbPort: ports.dynamoDbPort,
       dynamoDbEndpoint,
+      sesPort: ports.sesPort,
       sesEndpoint,
+      awsEndpoint,
+      sfnPort: ports.sfnPort,
+      apiKey,
+      adminKey,
       tableName,
       region,
       dataDir,
       daySeconds,
       clockOrigin,
       clock,
-      registerLocalRoute: http.registerLocalRoute,
-      loadHandler,
-      log,
-    };
-    const services: { name: string; describe: string[] }[] = [];
-    for (const service of options.services ?? []) {
-      const started = await service.start(context);
-      stops.push({ name: service.name, stop: started.stop });
-      services.push({ name: service.name, describe: started.describe ?? [] });
-    }
-
-    let stopping: Promise<void> | undefined;
-    return {
-      ...context,
-      port: ports.port,
-      dynamoDbPort: ports.dynamoDbPort,
-      sesPort: ports.sesPort,
-      apiKey,
-      adminKey,
+      deployment,
+      baseEnvironment,
+      lambda,
+      stepFunctions,
+      bus,
+      queues,
+      secrets,
+      ses,
       http,
       poller,
-      services,
+      functionIds,
+      trackArns,
+      requalificationArn,
+      registerLocalRoute: http.registerLocalRoute,
+      settle,
+      sweep,
+      log,
       stop: () => (stopping ??= stopAll()),
     };
   } catch (e) {
@@ -346,6 +477,109 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     throw e;
   }
 }
+
+const SweepSummaryLine = z.object({
+  asOf: z.string(),
+  counts: z.object({
+    reviewed: z.number(),
+    changed: z.number(),
+    transitions: z.record(z.string(), z.number()),
+    actions: z.record(z.string(), z.number()),
+  }),
+});
+
+/** `reviewed 12, changed 3 (lead->dormant 2, mql->lead 1), nurture stop_nurture 2`. */
+function describeCounts(c: z.infer<typeof SweepSummaryLine>['counts']): string {
+  const list = (r: Record<string, number>) =>
+    Object.entries(r)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+  const parts = [`reviewed ${c.reviewed}`, `changed ${c.changed} (${list(c.transitions)})`];
+  if (Object.keys(c.actions).length > 0) parts.push(`nurture ${list(c.actions)}`);
+  return parts.join(', ');
+}
+
+/** What Lambda sends an on-failure destination for a stream batch it gave up on (`DDBStreamBatchInfo`). */
+function streamFailureRecord(entry: DeadLetter, functionLogicalId: string) {
+  return {
+    requestContext: {
+      requestId: entry.sequenceNumber,
+      functionArn: functionLogicalId,
+      condition: 'RetryAttemptsExhausted',
+      approximateInvokeCount: entry.attempts,
+    },
+    responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: entry.reason },
+    version: '1.0',
+    timestamp: entry.at,
+    DDBStreamBatchInfo: {
+      shardId: entry.shardId,
+      startSequenceNumber: entry.sequenceNumber,
+      endSequenceNumber: entry.sequenceNumber,
+      batchSize: 1,
+      streamArn: entry.streamArn,
+    },
+  };
+}
+
+/** Function output, quietly: warnings and errors as one line each; the rest only with `LEADLOOP_LOG=json`. */
+export function quietFunctionLog(log: (line: string) => void): (line: LogLine) => void {
+  const verbose = ['json', 'debug'].includes((process.env.LEADLOOP_LOG ?? '').toLowerCase());
+  const Entry = z.object({ level: z.string(), message: z.string() }).loose();
+  return ({ functionName, stream, line }) => {
+    if (verbose) return log(line);
+    let parsed: z.infer<typeof Entry> | undefined;
+    try {
+      const json: unknown = JSON.parse(line);
+      parsed = Entry.safeParse(json).data;
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed) {
+      if (parsed.level === 'WARN' || parsed.level === 'ERROR' || parsed.level === 'CRITICAL') {
+        log(`[${functionName}] ${parsed.level.toLowerCase()}: ${parsed.message}`);
+      }
+      return;
+    }
+    if (stream === 'stderr' && line.trim() !== '' && !line.startsWith('(node:') && !/Warning/.test(line)) {
+      log(`[${functionName}] ${line}`);
+    }
+  };
+}
+
+/** Loads the template's SES templates into the emulator, so the SES API shows what is deployed. */
+async function loadTemplatesIntoSes(endpoint: string, region: string, deployment: LocalDeployment): Promise<void> {
+  const client = new SESv2Client({ endpoint, region, credentials: LOCAL_CREDENTIALS });
+  try {
+    for (const t of deployment.emailTemplates) {
+      const content = { Subject: t.subject, Html: t.html, Text: t.text };
+      try {
+        await client.send(new CreateEmailTemplateCommand({ TemplateName: t.name, TemplateContent: content }));
+      } catch (e) {
+        if (!(e instanceof AlreadyExistsException)) throw e;
+        await client.send(new UpdateEmailTemplateCommand({ TemplateName: t.name, TemplateContent: content }));
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+const jsonAnswer = (status: number, body: unknown) => ({
+  status,
+  headers: { 'content-type': 'application/json; charset=utf-8' },
+  body: JSON.stringify(body),
+});
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export { LambdaFunctionError };
 
 /**
  * One stack per data dir: two would share DynamoDB Local's files and the stream checkpoint. A lock left by a process

@@ -1,19 +1,19 @@
 import { randomUUID } from 'node:crypto';
+import aslValidator from 'asl-validator';
 import { StateMachine, type RunOptions } from 'aws-local-stepfunctions';
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import type { Clock } from '../../lambdas/domain/clock.js';
 import { DAY_MS } from '../../lambdas/domain/clock.js';
-import type { NurtureRun } from '../../lambdas/domain/nurture/enrollment.js';
-import type { NurtureStart, NurtureStarter } from '../../lambdas/domain/nurture/ports.js';
-import { lambdaContext } from './lambda-context.js';
-import type { AslDefinition, AslState, SynthesizedNurture } from './nurture-synth.js';
+import type { InvokeResult } from './lambda.js';
 import './promise-with-resolvers.js';
 
 /**
- * Runs the synthesized nurture state machines locally with `aws-local-stepfunctions` (DESIGN §9): each Lambda task
- * is bound to its handler module and invoked in-process with a Lambda-like context, its result wrapped as the
- * optimized `lambda:invoke` integration returns it (`{ Payload, StatusCode: 200, … }`); waits follow the simulated
+ * The one local state-machine runner (DESIGN §9): every state machine of the synthesized template (the nurture
+ * tracks, "Requalify leads") runs here with `aws-local-stepfunctions`, its Lambda tasks invoked through one invoker
+ * (the local Lambda runtime under `npm start`; in-process handlers in workflow tests), each result wrapped as the
+ * optimized `lambda:invoke` integration returns it (`{ Payload, StatusCode: 200, … }`) and each function error raised
+ * as Step Functions raises it (error = the function's error type, cause = its error JSON); waits follow the simulated
  * clock; every run keeps its state history (the local counterpart of the console's execution view).
  *
  * Two kinds of time:
@@ -29,6 +29,26 @@ type JsonValue = Parameters<StateMachine['run']>[0];
 
 /** A Lambda handler as the local runtime calls it. */
 export type TaskHandler = (event: unknown, context: Context) => unknown;
+
+/** Invokes a Lambda function (by the ARN a definition names) with a payload. */
+export type LambdaInvoker = (functionArn: string, payload: unknown) => Promise<InvokeResult>;
+
+/** An ASL definition as JSON. */
+export type AslDefinition = {
+  StartAt: string;
+  States: Record<string, AslState>;
+  TimeoutSeconds?: number;
+  Comment?: string;
+};
+export type AslState = { Type: string; Resource?: string; [field: string]: unknown };
+
+/** A state machine to run: its ARN, its definition, and (for nurture) the track it runs. */
+export interface LocalMachine {
+  arn: string;
+  definition: AslDefinition;
+  /** The nurture track (its tag), if it is one. */
+  track?: string;
+}
 
 export interface WaitInfo {
   executionName: string;
@@ -70,6 +90,7 @@ export interface HistoryEvent {
 export interface RunRecord {
   executionArn: string;
   name: string;
+  /** The nurture track, or the state machine's name for other machines. */
   track: string;
   stateMachineArn: string;
   input: string;
@@ -88,13 +109,14 @@ export interface RunRecord {
   transitions: number;
 }
 
-export interface LocalNurtureRunnerOptions {
-  synthesized: SynthesizedNurture;
-  /** The handler of each task's module, by module name (`nurture-touch`, …). */
-  handlers: Record<string, TaskHandler>;
+export interface LocalStepFunctionsOptions {
+  machines: readonly LocalMachine[];
+  invoke: LambdaInvoker;
   time: LocalTime;
-  /** Task timeout, as Lambda's function timeout. @default 20 000 */
-  taskTimeoutMs?: number;
+  /** The account in the execution context's role ARN. @default 000000000000 */
+  account?: string;
+  /** Instead of each Retry's own intervals (tests). @default the definition's, scaled like waits */
+  retryIntervalMs?: number;
   log?: (line: string) => void;
 }
 
@@ -109,7 +131,7 @@ export class StateMachineDoesNotExistError extends Error {
 }
 
 /** An error a Lambda task raised, as Step Functions sees it: `Error` is its type, `Cause` the Lambda error JSON. */
-class LambdaTaskError extends Error {
+export class LambdaTaskError extends Error {
   constructor(errorType: string, cause: string) {
     super(cause);
     this.name = errorType;
@@ -118,6 +140,25 @@ class LambdaTaskError extends Error {
 
 const MAX_TIMER_MS = 2_147_483_647;
 const LambdaInvokeParameters = z.object({ FunctionName: z.string(), Payload: z.unknown() });
+const LAMBDA_INVOKE = /^arn:aws:states:::lambda:invoke$/;
+
+/** Every state of a definition, nested Map and Parallel states included, by name. */
+export function allStates(definition: unknown): [string, AslState][] {
+  const out: [string, AslState][] = [];
+  const visit = (machine: unknown) => {
+    if (typeof machine !== 'object' || machine === null || !('States' in machine)) return;
+    const states = machine.States;
+    if (typeof states !== 'object' || states === null) return;
+    for (const [name, raw] of Object.entries(states)) {
+      const state = z.object({ Type: z.string() }).loose().parse(raw) as AslState;
+      out.push([name, state]);
+      visit(state.ItemProcessor ?? state.Iterator);
+      if (Array.isArray(state.Branches)) state.Branches.forEach(visit);
+    }
+  };
+  visit(definition);
+  return out;
+}
 
 /** Reads a reference path (`$`, `$.a.b`) from a JSON document. */
 function referencePath(doc: unknown, path: string): unknown {
@@ -145,8 +186,8 @@ interface LiveRun {
   cursor: Date;
 }
 
-/** The local Step Functions for nurture: starts, stops and records runs of the synthesized state machines. */
-export class LocalNurtureRunner implements NurtureStarter {
+/** The local Step Functions: starts, stops and records runs of the synthesized state machines. */
+export class LocalStepFunctions {
   private readonly runs = new Map<string, LiveRun>();
   private readonly machines = new Map<
     string,
@@ -154,26 +195,23 @@ export class LocalNurtureRunner implements NurtureStarter {
   >();
   private nextEventId = 1;
 
-  constructor(private readonly opts: LocalNurtureRunnerOptions) {
-    for (const m of Object.values(opts.synthesized.machines)) {
+  constructor(private readonly opts: LocalStepFunctionsOptions) {
+    for (const m of opts.machines) {
       // Waits are driven by the simulated clock and a run may last months: no machine-level timeout locally.
       const definition = structuredClone(m.definition);
       delete definition.TimeoutSeconds;
-      for (const [name, state] of Object.entries(definition.States)) {
-        if (state.Type === 'Task' && !String(state.Resource).endsWith(':states:::lambda:invoke')) {
-          throw new Error(`state "${name}" of track "${m.track}": only the lambda:invoke integration runs locally`);
+      for (const [name, state] of allStates(definition)) {
+        if (state.Type === 'Task' && !LAMBDA_INVOKE.test(String(state.Resource))) {
+          throw new Error(`state "${name}" of ${m.arn}: only the lambda:invoke integration runs locally`);
         }
       }
       // The library validates the definition (asl-validator) on construction; its type is the ASL schema.
       const sm = new StateMachine(structuredClone(definition) as ConstructorParameters<typeof StateMachine>[0]);
-      this.machines.set(m.arn, { track: m.track, arn: m.arn, definition, sm });
-    }
-    for (const fn of Object.values(opts.synthesized.functions)) {
-      if (!opts.handlers[fn.handlerName]) throw new Error(`no local handler for ${fn.handlerName} (${fn.logicalId})`);
+      this.machines.set(m.arn, { track: m.track ?? m.arn.split(':').pop() ?? m.arn, arn: m.arn, definition, sm });
     }
   }
 
-  /** The local ARN of each track's state machine. */
+  /** The ARN of each nurture track's state machine. */
   stateMachineArns(): Record<string, string> {
     return Object.fromEntries([...this.machines.values()].map((m) => [m.track, m.arn]));
   }
@@ -183,26 +221,11 @@ export class LocalNurtureRunner implements NurtureStarter {
     return [...this.machines.values()].map(({ track, arn, definition }) => ({ track, arn, definition }));
   }
 
-  /** NurtureStarter: a name that was ever started is `already_running` (Step Functions keeps names 90 days). */
-  async start(input: NurtureStart): Promise<'started' | 'already_running'> {
+  /** Starts a run of a track's state machine (tests): the execution input nurture runs start with. */
+  startTrack(input: { leadId: string; track: string; executionName: string }): RunRecord {
     const arn = this.stateMachineArns()[input.track];
     if (!arn) throw new StateMachineDoesNotExistError(`no nurture state machine for track "${input.track}"`);
-    if (this.runs.has(input.executionName)) return 'already_running';
-    try {
-      this.startExecution(arn, input.executionName, JSON.stringify({ leadId: input.leadId, track: input.track }));
-      return 'started';
-    } catch (e) {
-      if (e instanceof ExecutionAlreadyExistsError) return 'already_running';
-      throw e;
-    }
-  }
-
-  async stop(run: NurtureRun): Promise<'stopped' | 'not_running'> {
-    const live = this.runs.get(run.executionName);
-    if (!live || live.record.status !== 'RUNNING') return 'not_running';
-    live.abort();
-    await live.settled;
-    return 'stopped';
+    return this.startExecution(arn, input.executionName, JSON.stringify({ leadId: input.leadId, track: input.track }));
   }
 
   /**
@@ -257,15 +280,17 @@ export class LocalNurtureRunner implements NurtureStarter {
         Execution: {
           Id: executionArn,
           Name: name,
-          RoleArn: `arn:aws:iam::${this.opts.synthesized.account}:role/local`,
+          Input: parsedInput,
+          StartTime: record.startedAt,
+          RoleArn: `arn:aws:iam::${this.opts.account ?? '000000000000'}:role/local`,
         },
         StateMachine: { Id: stateMachineArn, Name: stateMachineArn.split(':').pop() ?? '' },
       },
       overrides: {
         taskResourceLocalHandlers: this.taskHandlers(machine.definition, live),
         waitTimeOverrides: this.waitOverrides(machine.definition, live),
-        ...(this.opts.time.kind === 'virtual'
-          ? { retryIntervalOverrides: this.instantRetries(machine.definition) }
+        ...(this.opts.time.kind === 'virtual' || this.opts.retryIntervalMs !== undefined
+          ? { retryIntervalOverrides: this.retryOverrides(machine.definition, this.opts.retryIntervalMs ?? 1) }
           : {}),
       },
     });
@@ -345,7 +370,7 @@ export class LocalNurtureRunner implements NurtureStarter {
       } else record.status = 'FAILED';
       record.stoppedAt = at();
       record.realStoppedAt = Date.now();
-      this.opts.log?.(`nurture run ${name} (${machine.track}) ${record.status.toLowerCase()}`);
+      this.opts.log?.(`run ${name} (${machine.track}) ${record.status.toLowerCase()}`);
       return record;
     })();
     this.runs.set(name, live);
@@ -397,44 +422,28 @@ export class LocalNurtureRunner implements NurtureStarter {
 
   private taskHandlers(definition: AslDefinition, live: LiveRun): Record<string, LocalTaskHandler> {
     const handlers: Record<string, LocalTaskHandler> = {};
-    for (const [stateName, state] of Object.entries(definition.States)) {
+    for (const [stateName, state] of allStates(definition)) {
       if (state.Type !== 'Task') continue;
       handlers[stateName] = async (input) => {
         const params = LambdaInvokeParameters.parse(input);
-        const fn = this.opts.synthesized.functions[params.FunctionName];
-        if (!fn)
-          throw new LambdaTaskError('Lambda.ResourceNotFoundException', `Function not found: ${params.FunctionName}`);
-        const handler = this.opts.handlers[fn.handlerName];
-        if (!handler)
-          throw new LambdaTaskError('Lambda.ResourceNotFoundException', `no local handler for ${fn.handlerName}`);
         // What a test does "during" the wait before this task happens before the task sees the lead.
         const hooks = live.pendingWaitHooks.splice(0);
         await Promise.all(hooks);
-        const requestId = randomUUID();
-        const context = lambdaContext({
-          functionName: fn.logicalId,
-          region: this.opts.synthesized.region,
-          timeoutMs: this.opts.taskTimeoutMs ?? 20_000,
-          requestId,
-        });
-        let payload: JsonValue;
-        try {
-          // Lambda serializes the result: undefined fields vanish, dates become strings.
-          const result = await handler(params.Payload, context);
-          payload = result === undefined ? null : JSON.parse(JSON.stringify(result));
-        } catch (e) {
-          const err = e instanceof Error ? e : new Error(String(e));
+        const result = await this.opts.invoke(params.FunctionName, params.Payload);
+        if (!result.ok) {
+          const lambdaService = ['ResourceNotFoundException', 'ServiceException', 'TooManyRequestsException'];
           throw new LambdaTaskError(
-            err.name,
-            JSON.stringify({ errorType: err.name, errorMessage: err.message, trace: (err.stack ?? '').split('\n') }),
+            lambdaService.includes(result.errorType) ? `Lambda.${result.errorType}` : result.errorType,
+            JSON.stringify({ errorType: result.errorType, errorMessage: result.errorMessage, trace: result.trace }),
           );
         }
+        const payload: JsonValue = JSON.parse(JSON.stringify(result.payload ?? null));
         live.lastTaskOutput = payload;
         return {
           ExecutedVersion: '$LATEST',
           Payload: payload,
           SdkHttpMetadata: { HttpStatusCode: 200 },
-          SdkResponseMetadata: { RequestId: requestId },
+          SdkResponseMetadata: { RequestId: randomUUID() },
           StatusCode: 200,
         };
       };
@@ -444,7 +453,7 @@ export class LocalNurtureRunner implements NurtureStarter {
 
   /** Wait durations, computed when the wait starts (a Proxy: the runner reads the override at that moment). */
   private waitOverrides(definition: AslDefinition, live: LiveRun): Record<string, number> {
-    const waits = new Map<string, AslState>(Object.entries(definition.States).filter(([, s]) => s.Type === 'Wait'));
+    const waits = new Map<string, AslState>(allStates(definition).filter(([, s]) => s.Type === 'Wait'));
     const time = this.opts.time;
     return new Proxy<Record<string, number>>(
       {},
@@ -474,11 +483,11 @@ export class LocalNurtureRunner implements NurtureStarter {
     );
   }
 
-  private instantRetries(definition: AslDefinition): Record<string, number> {
+  private retryOverrides(definition: AslDefinition, ms: number): Record<string, number> {
     return Object.fromEntries(
-      Object.entries(definition.States)
+      allStates(definition)
         .filter(([, s]) => Array.isArray(s.Retry))
-        .map(([name]) => [name, 1]),
+        .map(([name]) => [name, ms]),
     );
   }
 }
@@ -492,4 +501,10 @@ function waitEnd(state: AslState, input: unknown, now: Date): Date {
   if (typeof state.SecondsPath === 'string') return seconds(referencePath(input, state.SecondsPath));
   if (typeof state.TimestampPath === 'string') return timestamp(referencePath(input, state.TimestampPath));
   throw new Error('Wait state without a duration');
+}
+
+/** asl-validator's findings on a definition (empty when valid). It annotates what it checks, so it gets a copy. */
+export function aslProblems(definition: AslDefinition): string[] {
+  const result = aslValidator(structuredClone(definition), { checkPaths: true, checkArn: true });
+  return result.isValid ? [] : result.errors.map((e) => e.message);
 }

@@ -14,7 +14,7 @@ import {
 import type { AttributeValue, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { lambdaContext } from './lambda-context.js';
-import type { LambdaHandler } from './handlers.js';
+import type { LambdaHandler } from './lambda.js';
 
 /**
  * Feeds the table's DynamoDB stream to a Lambda handler the way Lambda's event source mapping does: batches in the
@@ -49,6 +49,8 @@ export interface StreamPollerOptions {
   checkpointFile?: string;
   /** Where records that exhausted their attempts are appended (JSON lines); in memory only when absent. */
   dlqFile?: string;
+  /** Called with each record that exhausted its attempts (the mapping's on-failure destination). */
+  onDeadLetter?: (entry: DeadLetter) => void;
   log?: (line: string) => void;
 }
 
@@ -234,6 +236,7 @@ export async function startStreamPoller(opts: StreamPollerOptions): Promise<Stre
       record,
     };
     deadLetters.push(entry);
+    opts.onDeadLetter?.(entry);
     if (opts.dlqFile) {
       mkdirSync(dirname(opts.dlqFile), { recursive: true });
       appendFileSync(opts.dlqFile, `${JSON.stringify(entry)}\n`);

@@ -3,7 +3,7 @@ import { APIGatewayProxyEventSchema } from '@aws-lambda-powertools/parser/schema
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startHttpServer, jsonResponse, type ApiRoute, type LocalHttpServer } from '../../lib/local/http-server.js';
-import type { LambdaHandler } from '../../lib/local/handlers.js';
+import type { LambdaHandler } from '../../lib/local/lambda.js';
 
 /**
  * The local API Gateway over real HTTP, with handlers written here: what reaches a handler, what API Gateway answers

@@ -26,6 +26,7 @@ beforeAll(async () => {
     port: 0,
     dynamoDbPort: 0,
     sesPort: 0,
+    sfnPort: 0,
     inMemory: true,
     pollIntervalMs: 50,
     log: (l) => logs.push(l),

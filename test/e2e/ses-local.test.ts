@@ -3,12 +3,12 @@ import { z } from 'zod';
 import {
   instrumentHtml,
   localMessageId,
+  localTrackingSecret,
   postToLoopback,
   sendAndDeliveryRecords,
   type LocalMail,
-} from '../../lambdas/adapters/local-ses-simulator.js';
+} from '../../lib/local/adapters/ses-simulator.js';
 import { inject } from '../../bin/commands/inject.js';
-import { sesLoopbackService } from '../../lib/local/ses-routes.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/stack.js';
 
 /**
@@ -27,7 +27,7 @@ const LeadView = z.object({
 });
 const BROWSER =
   'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.3 Safari/605.1.15';
-const SECRET = 'e2e-local-tracking-secret';
+const SECRET = localTrackingSecret();
 
 let stack: LocalStack;
 const logs: string[] = [];
@@ -37,9 +37,9 @@ beforeAll(async () => {
     port: 0,
     dynamoDbPort: 0,
     sesPort: 0,
+    sfnPort: 0,
     inMemory: true,
     pollIntervalMs: 50,
-    services: [sesLoopbackService({ secret: SECRET })],
     log: (l) => logs.push(l),
   });
 });

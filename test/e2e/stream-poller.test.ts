@@ -5,9 +5,10 @@ import { DynamoDBClient, PutItemCommand, UpdateItemCommand } from '@aws-sdk/clie
 import { DynamoDBStreamSchema } from '@aws-lambda-powertools/parser/schemas/dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTable, startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb.js';
+import { tableProperties } from '../support/deployment.js';
 import { freePort } from '../../lib/local/ports.js';
 import { startStreamPoller, type StreamPoller, type StreamPollerOptions } from '../../lib/local/stream-poller.js';
-import type { LambdaHandler } from '../../lib/local/handlers.js';
+import type { LambdaHandler } from '../../lib/local/lambda.js';
 
 /**
  * The stream poller against DynamoDB Local's real stream, with handlers written here: what Lambda's event source
@@ -35,7 +36,7 @@ afterAll(async () => {
 /** A fresh table (and so a fresh stream) per test. */
 async function freshTable(c: DynamoDBClient = client): Promise<string> {
   const name = `poller-test-${++tableCount}-${Date.now()}`;
-  await ensureTable(c, name);
+  await ensureTable(c, name, tableProperties());
   return name;
 }
 

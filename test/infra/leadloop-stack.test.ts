@@ -131,12 +131,27 @@ describe('LeadloopStack composition', () => {
     }
   });
 
-  it('gives the unsubscribe route the secret that verifies the links', () => {
+  it('tells the unsubscribe route which secret verifies the links (its ARN, never its value)', () => {
     const env =
       template.toJSON()['Resources'][logicalIdOf(stack.captureApi.unsubscribeFunction)]['Properties']['Environment'][
         'Variables'
       ];
-    expect(JSON.stringify(env['UNSUBSCRIBE_SECRET'])).toContain(logicalIdOf(stack.nurture.unsubscribeSecret));
+    expect(env['UNSUBSCRIBE_KEYS_SECRET_ARN']).toEqual({ Ref: logicalIdOf(stack.nurture.unsubscribeSecret) });
+  });
+
+  it('puts no secret in any function’s configuration: no value, no dynamic reference, only ARNs of secrets', () => {
+    const secrets = new Set(Object.keys(template.findResources('AWS::SecretsManager::Secret')));
+    for (const [id, fn] of Object.entries(template.findResources('AWS::Lambda::Function'))) {
+      const variables: Record<string, unknown> = fn.Properties.Environment?.Variables ?? {};
+      expect(JSON.stringify(variables), id).not.toMatch(/resolve:secretsmanager|SecretString|secretValue/i);
+      for (const [name, value] of Object.entries(variables)) {
+        // Anything named like a credential must be a reference to a secret (its ARN), not a value.
+        if (/SECRET|PASSWORD|TOKEN|PRIVATE|SIGNING|_KEY$/.test(name)) {
+          expect(value, `${id} ${name}`).toEqual({ Ref: expect.any(String) });
+          expect(secrets.has((value as { Ref: string }).Ref), `${id} ${name}`).toBe(true);
+        }
+      }
+    }
   });
 
   it('outputs the API URL, the dashboard link and the console link of every state machine', () => {

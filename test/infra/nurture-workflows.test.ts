@@ -55,12 +55,12 @@ describe('NurtureWorkflows', () => {
     expect(Object.keys(b.nurture.stateMachines).sort()).toEqual(DEFAULT_NURTURE_PLAN.tracks.map((t) => t.id).sort());
   });
 
-  it('logs every execution event (with data) to its own log group and traces with X-Ray', () => {
+  it('logs every execution event, without its data, to its own log group and traces with X-Ray', () => {
     for (const machine of Object.values(b.template.findResources('AWS::StepFunctions::StateMachine'))) {
       expect(machine.Properties.TracingConfiguration).toEqual({ Enabled: true });
       expect(machine.Properties.LoggingConfiguration).toMatchObject({
         Level: 'ALL',
-        IncludeExecutionData: true,
+        IncludeExecutionData: false,
         Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [expect.any(String), 'Arn'] } } }],
       });
     }
@@ -147,7 +147,7 @@ describe('NurtureWorkflows', () => {
     expect(JSON.stringify(fn?.Properties.Environment.Variables.NURTURE_STATE_MACHINES)).toContain('newsletter');
   });
 
-  it('gives the send function and the unsubscribe route the same signing secret, and the send function its settings', () => {
+  it('lets only the send function and the unsubscribe route read the signing keyring, and gives each task only its settings', () => {
     const env = (fn: LeadloopFunction) =>
       b.template.findResources('AWS::Lambda::Function')[logicalIdOf(fn)]?.Properties.Environment.Variables;
     const touch = env(b.nurture.functions.touch);
@@ -157,9 +157,20 @@ describe('NurtureWorkflows', () => {
       UNSUBSCRIBE_BASE_URL: 'https://api.example.com/v1/unsubscribe',
       NURTURE_SITE_URL: 'https://www.example.com',
     });
-    expect(JSON.stringify(touch.UNSUBSCRIBE_SECRET)).toContain(logicalIdOf(b.nurture.unsubscribeSecret));
-    expect(env(b.unsubscribe).UNSUBSCRIBE_SECRET).toEqual(touch.UNSUBSCRIBE_SECRET);
-    expect(env(b.nurture.functions.evaluate).UNSUBSCRIBE_SECRET).toBeUndefined();
+    const keyring = { Ref: logicalIdOf(b.nurture.unsubscribeSecret) };
+    expect(touch.UNSUBSCRIBE_KEYS_SECRET_ARN).toEqual(keyring);
+    expect(env(b.unsubscribe).UNSUBSCRIBE_KEYS_SECRET_ARN).toEqual(keyring);
+    for (const fn of [b.nurture.functions.evaluate, b.nurture.functions.handoff, b.nurture.functions.recordFailure]) {
+      expect(Object.keys(env(fn))).not.toContain('UNSUBSCRIBE_KEYS_SECRET_ARN');
+      expect(Object.keys(env(fn))).not.toContain('SENDER_EMAIL');
+    }
+    // Read access to the keyring: exactly the two functions' roles.
+    const readers = Object.values(b.template.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p.Properties.PolicyDocument).includes('secretsmanager:GetSecretValue'))
+      .flatMap((p) => (p.Properties.Roles as { Ref: string }[]).map((r) => r.Ref))
+      .sort();
+    const roleOf = (fn: LeadloopFunction) => logicalIdOf(fn.role ?? fail());
+    expect(readers).toEqual([roleOf(b.nurture.functions.touch), roleOf(b.unsubscribe)].sort());
   });
 
   it('has no unacknowledged cdk-nag (AWS Solutions) findings', () => {
@@ -170,3 +181,7 @@ describe('NurtureWorkflows', () => {
     expect(findings).toEqual([]);
   });
 });
+
+function fail(): never {
+  throw new Error('missing');
+}

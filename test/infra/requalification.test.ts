@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { TABLE } from '../../lambdas/adapters/table-definition.js';
 import { LeadloopFunction } from '../../lib/leadloop-function.js';
 import { LeadStore } from '../../lib/lead-store.js';
-import { synthesizeSweepMachine } from '../../lib/local/requalification.js';
+import { createResolver, Template as CfnTemplate } from '../../lib/local/intrinsics.js';
 import { Requalification, SWEEP_STATES, type RequalificationProps } from '../../lib/requalification.js';
 import { logicalIdOf, testApp } from './synth.js';
 
@@ -22,6 +22,14 @@ function build(props: Partial<RequalificationProps> = {}) {
     ...props,
   });
   return { stack, table, requalification, template: Template.fromStack(stack) };
+}
+
+/** The built state machine's definition, its intrinsics resolved as the local runtime resolves them. */
+function definitionOf(b: ReturnType<typeof build>): { States: Record<string, Record<string, unknown>> } {
+  const template = CfnTemplate.parse(b.template.toJSON());
+  const resolver = createResolver(template, { region: 'us-east-1', apiUrl: 'http://127.0.0.1:3000' });
+  const body = template.Resources[logicalIdOf(b.requalification.stateMachine)]?.Properties?.DefinitionString;
+  return JSON.parse(resolver.string(body)) as { States: Record<string, Record<string, unknown>> };
 }
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
@@ -54,27 +62,27 @@ describe('Requalification', () => {
   });
 
   it('takes another schedule, disabled, and another concurrency', () => {
-    const { template } = build({
+    const other = build({
       schedule: ScheduleExpression.rate(Duration.hours(6)),
       scheduleEnabled: false,
       maxConcurrency: 8,
     });
-    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+    other.template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'rate(6 hours)',
       State: 'DISABLED',
     });
-    expect(synthesizeSweepMachine({ maxConcurrency: 8 }).definition.States[SWEEP_STATES.sweepShards]).toMatchObject({
+    expect(definitionOf(other).States[SWEEP_STATES.sweepShards]).toMatchObject({
       MaxConcurrency: 8,
     });
   });
 
-  it('is a Standard state machine with X-Ray tracing and ALL events logged to its own log group', () => {
+  it('is a Standard state machine with X-Ray tracing and ALL events logged to its own log group, without execution data', () => {
     built.template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       StateMachineType: 'STANDARD',
       TracingConfiguration: { Enabled: true },
       LoggingConfiguration: {
         Level: 'ALL',
-        IncludeExecutionData: true,
+        IncludeExecutionData: false,
         Destinations: [
           {
             CloudWatchLogsLogGroup: {
@@ -88,8 +96,7 @@ describe('Requalification', () => {
   });
 
   it('maps over every review-index shard with bounded concurrency, looping "Sweep shard" until done, then summarizes', () => {
-    const { definition } = synthesizeSweepMachine();
-    const states = definition.States;
+    const states = definitionOf(built).States;
     expect(states[SWEEP_STATES.planShards]).toMatchObject({
       Parameters: { shards: Array.from({ length: TABLE.reviewShards }, (_, i) => i) },
     });
@@ -111,8 +118,7 @@ describe('Requalification', () => {
   });
 
   it('retries a failed shard invocation, then catches it so the other shards finish', () => {
-    const { definition } = synthesizeSweepMachine();
-    const sweep = JSON.parse(JSON.stringify(definition.States[SWEEP_STATES.sweepShards])).ItemProcessor.States[
+    const sweep = JSON.parse(JSON.stringify(definitionOf(built).States[SWEEP_STATES.sweepShards])).ItemProcessor.States[
       SWEEP_STATES.sweepShard
     ];
     expect(sweep).toMatchObject({

@@ -40,19 +40,19 @@ import {
  * event is lost or applied twice, that no lead is left half-updated, and that a poison record fails alone.
  *
  * Every "container" below is a fresh import of the handler modules (their own runtime singletons and SDK client),
- * as separate Lambda containers would be; faults are installed on that container's `runtime.dynamoDb`.
+ * as separate Lambda containers would be; faults are installed on that container's `runtime.dynamoDb()`.
  */
 
 const REGION = 'us-east-1';
 const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
-const endpoint = process.env.DYNAMODB_ENDPOINT ?? '';
+const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB ?? '';
 const tableName = process.env.TABLE_NAME ?? '';
 
 // Quiet logs and metrics: thousands of invocations would otherwise flood the output. Set before any handler import.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 
-type Runtime = typeof import('../../lambdas/adapters/runtime.js');
+type Runtime = typeof import('../../lambdas/adapters/aws.js');
 type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 
 interface Container {
@@ -65,7 +65,7 @@ interface Container {
 /** A cold start: fresh handler modules with their own clients. */
 async function container(): Promise<Container> {
   vi.resetModules();
-  const runtime = await import('../../lambdas/adapters/runtime.js');
+  const runtime = await import('../../lambdas/adapters/aws.js');
   const form = await import('../../lambdas/handlers/capture-form.js');
   const events = await import('../../lambdas/handlers/capture-events.js');
   const score = await import('../../lambdas/handlers/score-stream.js');
@@ -320,7 +320,7 @@ describe('DynamoDB faults: capture', () => {
   /** A fresh container (so a fresh SDK retry quota) with faults installed on its DynamoDB client. */
   async function faulty(o: FaultOptions): Promise<{ c: Container; f: FaultInjector }> {
     const c = await container();
-    return { c, f: installFaults(c.runtime.dynamoDb, o) };
+    return { c, f: installFaults(c.runtime.dynamoDb(), o) };
   }
   const identityLookup = (call: Call) =>
     call.command === 'GetItemCommand' && JSON.stringify(call.input).includes('"EMAIL#');
@@ -458,12 +458,12 @@ describe('DynamoDB faults: scoring from the table stream', () => {
     const { leadIds, records } = await captured('score', 8, 5);
     const scorer = await container();
     // Every kind of fault on every call, and on top of that, half the commits meet a conflict or lose their response.
-    const f = installFaults(scorer.runtime.dynamoDb, {
+    const f = installFaults(scorer.runtime.dynamoDb(), {
       seed: 99,
       rate: 0.1,
       kinds: { throttle: 1, server: 2, timeout: 1, lostResponse: 2 },
     });
-    const commits = installFaults(scorer.runtime.dynamoDb, {
+    const commits = installFaults(scorer.runtime.dynamoDb(), {
       seed: 100,
       rate: 0.5,
       kinds: { conflict: 1, lostResponse: 1 },
@@ -487,7 +487,7 @@ describe('DynamoDB faults: scoring from the table stream', () => {
   it('gets a scoring commit that met a TransactionConflict retried, and applies its events once', async () => {
     const { leadIds, records } = await captured('conflict', 3, 8);
     const scorer = await container();
-    const f = installFaults(scorer.runtime.dynamoDb, {
+    const f = installFaults(scorer.runtime.dynamoDb(), {
       seed: 1,
       rate: 1,
       kinds: { conflict: 1 },
@@ -522,7 +522,7 @@ describe('DynamoDB faults: scoring from the table stream', () => {
 
     const scorers = await Promise.all(Array.from({ length: 4 }, () => container()));
     const injectors = scorers.map((s, i) =>
-      installFaults(s.runtime.dynamoDb, {
+      installFaults(s.runtime.dynamoDb(), {
         seed: 200 + i,
         rate: 0.15,
         kinds: { throttle: 1, lostResponse: 2, conflict: 2 },

@@ -68,11 +68,11 @@ let allowedOrigins: string[] = [];
 const { repo } = testRepository();
 
 beforeAll(async () => {
-  const runtime = await import('../../lambdas/adapters/runtime.js');
+  const runtime = await import('../../lambdas/adapters/aws.js');
   form = (await import('../../lambdas/handlers/capture-form.js')).handler;
   events = (await import('../../lambdas/handlers/capture-events.js')).handler;
-  recorder = recordCalls(runtime.dynamoDb);
-  allowedOrigins = runtime.config.allowedOrigins;
+  recorder = recordCalls(runtime.dynamoDb());
+  allowedOrigins = runtime.allowedOriginsFromEnv();
 });
 afterAll(() => recorder.remove());
 

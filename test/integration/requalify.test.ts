@@ -24,6 +24,7 @@ import {
   type SweepDeps,
 } from '../../lambdas/domain/sweep.js';
 import { ensureTable } from '../../lib/local/dynamodb.js';
+import { tableProperties } from '../support/deployment.js';
 
 /** Day 0 of every scenario; the sweep runs as of day 200. */
 const T0 = Date.parse('2025-01-06T09:00:00.000Z');
@@ -49,7 +50,7 @@ let client: DynamoDBClient;
 let repo: DynamoLeadRepository;
 
 beforeAll(async () => {
-  const endpoint = process.env.DYNAMODB_ENDPOINT;
+  const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB;
   if (!endpoint) throw new Error('DynamoDB Local is not running: run through vitest (globalSetup)');
   client = new DynamoDBClient({
     endpoint,
@@ -58,7 +59,7 @@ beforeAll(async () => {
   });
   // A table of its own: the sweep reads whole shards, so no other test's leads may be in them.
   const table = `requalify-${ulid().toLowerCase()}`;
-  await ensureTable(client, table);
+  await ensureTable(client, table, tableProperties());
   repo = new DynamoLeadRepository(
     DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }),
     table,

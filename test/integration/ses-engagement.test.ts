@@ -8,7 +8,7 @@ vi.hoisted(() => {
   process.env.POWERTOOLS_METRICS_DISABLED = 'true';
   process.env.POWERTOOLS_LOG_LEVEL = 'ERROR';
 });
-import { metrics } from '../../lambdas/adapters/runtime.js';
+import { metrics } from '../../lambdas/adapters/aws.js';
 import { scoringModel } from '../../lambdas/adapters/scoring-model.js';
 import { captureForm } from '../../lambdas/domain/capture.js';
 import { fixedClock } from '../../lambdas/domain/clock.js';

@@ -51,7 +51,7 @@ describe('leadloop simulate (model preview against the table)', () => {
       '--model',
       file,
       '--endpoint',
-      process.env.DYNAMODB_ENDPOINT as string,
+      process.env.AWS_ENDPOINT_URL_DYNAMODB as string,
       '--table',
       process.env.TABLE_NAME as string,
       '--json',
@@ -81,7 +81,7 @@ describe('leadloop simulate (model preview against the table)', () => {
     writeFileSync(file, JSON.stringify(bad));
     const err: string[] = [];
     const spy = vi.spyOn(console, 'error').mockImplementation((s: unknown) => void err.push(String(s)));
-    const code = await simulate(['--model', file, '--endpoint', process.env.DYNAMODB_ENDPOINT as string]);
+    const code = await simulate(['--model', file, '--endpoint', process.env.AWS_ENDPOINT_URL_DYNAMODB as string]);
     spy.mockRestore();
     expect(code).toBe(2);
     expect(err.join('\n')).toContain(`"${rule?.id}"`);

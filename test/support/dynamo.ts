@@ -5,9 +5,9 @@ import { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-reposit
 import { fixedClock } from '../../lambdas/domain/clock.js';
 import type { CaptureDeps } from '../../lambdas/domain/capture.js';
 
-/** A repository on the DynamoDB Local that the project's globalSetup started (env DYNAMODB_ENDPOINT, TABLE_NAME). */
+/** A repository on the DynamoDB Local that the project's globalSetup started (env AWS_ENDPOINT_URL_DYNAMODB, TABLE_NAME). */
 export function testRepository(): { repo: DynamoLeadRepository; doc: DynamoDBDocumentClient } {
-  const endpoint = process.env.DYNAMODB_ENDPOINT;
+  const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB;
   const table = process.env.TABLE_NAME;
   if (!endpoint || !table) throw new Error('DynamoDB Local is not running: run through vitest (globalSetup)');
   const client = new DynamoDBClient({

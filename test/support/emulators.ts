@@ -1,25 +1,68 @@
+import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { z } from 'zod';
+import { startLocalAwsEndpoint } from '../../lib/local/aws-endpoint.js';
 import { startDynamoDbLocal, ensureTable } from '../../lib/local/dynamodb.js';
 import { freePort } from '../../lib/local/ports.js';
+import { tableProperties, testDeployment } from './deployment.js';
 
 /**
- * vitest globalSetup: one in-memory DynamoDB Local per test run, with the lead table. Tests reach it through the
- * same environment variables the Lambdas read (DYNAMODB_ENDPOINT, TABLE_NAME).
+ * vitest globalSetup: one in-memory DynamoDB Local per test run with the lead table, and a stand-in endpoint for the
+ * Step Functions and EventBridge calls handlers make (runs started and events put are answered, not executed: the
+ * workflow tests run the state machines). Tests reach them through the variables the deployed functions read: the
+ * SDK's `AWS_ENDPOINT_URL_<SERVICE>`, and the template's `TABLE_NAME`, `NURTURE_STATE_MACHINES` and `EVENT_BUS_NAME`.
  */
 export default async function setup(): Promise<() => Promise<void>> {
   const port = await freePort();
   const ddb = await startDynamoDbLocal({ port });
-  process.env.DYNAMODB_ENDPOINT = ddb.endpoint;
-  process.env.TABLE_NAME = 'leadloop-test';
-  process.env.AWS_REGION = 'us-east-1';
-  process.env.AWS_ACCESS_KEY_ID = 'local';
-  process.env.AWS_SECRET_ACCESS_KEY = 'local';
+  const stub = await startLocalAwsEndpoint({
+    port: 0,
+    services: [
+      {
+        targetPrefix: 'AWSStepFunctions.',
+        protocol: '1.0',
+        handle: async (operation, body) => {
+          const req = z.object({ stateMachineArn: z.string().optional(), name: z.string().optional() }).parse(body);
+          return operation === 'StartExecution'
+            ? { executionArn: `${req.stateMachineArn}:${req.name ?? randomUUID()}`, startDate: Date.now() / 1000 }
+            : { stopDate: Date.now() / 1000 };
+        },
+      },
+      {
+        targetPrefix: 'AWSEvents.',
+        protocol: '1.1',
+        handle: async () => ({ FailedEntryCount: 0, Entries: [{ EventId: randomUUID() }] }),
+      },
+    ],
+  });
+  const tableName = 'leadloop-test';
+  const deployment = testDeployment(tableName);
+  const machines = Object.fromEntries(
+    Object.values(deployment.stateMachines)
+      .filter((m) => m.track !== undefined)
+      .map((m) => [m.track, m.arn]),
+  );
+  Object.assign(process.env, {
+    AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
+    AWS_ENDPOINT_URL_SFN: stub.url,
+    AWS_ENDPOINT_URL_EVENTBRIDGE: stub.url,
+    TABLE_NAME: tableName,
+    NURTURE_STATE_MACHINES: JSON.stringify(machines),
+    EVENT_BUS_NAME: 'default',
+    ALLOWED_ORIGINS: 'http://localhost:3000,http://127.0.0.1:3000',
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+  });
   const client = new DynamoDBClient({
     endpoint: ddb.endpoint,
     region: 'us-east-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
-  await ensureTable(client, process.env.TABLE_NAME);
+  await ensureTable(client, tableName, tableProperties());
   client.destroy();
-  return async () => ddb.stop();
+  return async () => {
+    await stub.close();
+    await ddb.stop();
+  };
 }

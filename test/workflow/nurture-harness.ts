@@ -7,13 +7,23 @@ import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-track
 import type { LeadPromoted } from '../../lambdas/domain/nurture/lead-promoted.js';
 import type { NurtureDeps } from '../../lambdas/domain/nurture/nurture-tasks.js';
 import type { Mailer } from '../../lambdas/domain/nurture/ports.js';
+import { staticSigningKeys, type SigningKeys } from '../../lambdas/domain/nurture/unsubscribe-token.js';
 import { SesMailer } from '../../lambdas/adapters/ses-mailer.js';
 import { markUnresponsive } from '../../lambdas/domain/lifecycle.js';
 import { defaultModel } from '../../lambdas/domain/scoring/index.js';
 import { loadEmailTemplates } from '../../lib/email/catalog.js';
 import { startLocalSes, type LocalSes } from '../../lib/local/ses.js';
-import { synthesizeNurture, type SynthesizedNurture } from '../../lib/local/nurture-synth.js';
-import { LocalNurtureRunner, type WaitInfo, type RunRecord } from '../../lib/local/stepfunctions.js';
+import type { LocalDeployment } from '../../lib/local/deployment.js';
+import { lambdaContext } from '../../lib/local/lambda-context.js';
+import type { InvokeResult } from '../../lib/local/lambda.js';
+import {
+  LocalStepFunctions,
+  type AslDefinition,
+  type RunRecord,
+  type TaskHandler,
+  type WaitInfo,
+} from '../../lib/local/stepfunctions.js';
+import { testDeployment } from '../support/deployment.js';
 import { testRepository } from '../support/dynamo.js';
 
 /**
@@ -34,19 +44,54 @@ const StoredEmail = z.object({
 });
 export type StoredEmail = z.infer<typeof StoredEmail>;
 
-let synthesized: SynthesizedNurture | undefined;
-/** Synthesized once per test file (a couple of seconds). */
-export const nurtureDefinitions = (): SynthesizedNurture => (synthesized ??= synthesizeNurture());
+/** The synthesized stack's nurture state machines, by track (synthesized once per test file). */
+export function nurtureDefinitions(): { deployment: LocalDeployment; machines: Record<string, AslDefinition> } {
+  const deployment = testDeployment(process.env.TABLE_NAME ?? 'leadloop-test');
+  const machines: Record<string, AslDefinition> = {};
+  for (const m of Object.values(deployment.stateMachines)) {
+    if (m.track) machines[m.track] = m.definition as AslDefinition;
+  }
+  return { deployment, machines };
+}
+
+/**
+ * An invoker that runs each function of the deployment in this process, by its handler module's name: how the
+ * workflow tests bind the synthesized definitions to `createHandler` on test dependencies (a controllable clock).
+ */
+export function inProcessInvoker(
+  deployment: LocalDeployment,
+  handlers: Record<string, TaskHandler>,
+): (arn: string, payload: unknown) => Promise<InvokeResult> {
+  return async (arn, payload) => {
+    const fn = deployment.functionFor(arn);
+    const name = fn?.handler.replace(/^.*\//, '').replace(/\.ts$/, '');
+    const handler = name === undefined ? undefined : handlers[name];
+    if (!fn || !handler) {
+      return { ok: false, errorType: 'ResourceNotFoundException', errorMessage: `no handler for ${arn}`, trace: [] };
+    }
+    try {
+      const result = await handler(
+        payload,
+        lambdaContext({ functionName: fn.name, region: 'us-east-1', timeoutMs: fn.timeoutMs }),
+      );
+      return { ok: true, payload: JSON.parse(JSON.stringify(result ?? null)) as unknown };
+    } catch (e) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      return { ok: false, errorType: err.name, errorMessage: err.message, trace: (err.stack ?? '').split('\n') };
+    }
+  };
+}
 
 export type SettableClock = Clock & { set(at: Date | string): void };
 
 export interface Harness {
   clock: SettableClock;
   deps: NurtureDeps;
-  runner: LocalNurtureRunner;
+  runner: LocalStepFunctions;
   ses: LocalSes;
   published: LeadPromoted[];
   repo: ReturnType<typeof testRepository>['repo'];
+  signingKeys: SigningKeys;
   /** Set per test: what happens "during" a wait (before the next task runs). */
   onWait: ((wait: WaitInfo) => Promise<void> | void) | undefined;
   /** Wraps the mailer (e.g. to fail once); reset per test. */
@@ -79,7 +124,7 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
     region: 'us-east-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
-  for (const t of loadEmailTemplates({ prefix: 'leadloop' })) {
+  for (const t of loadEmailTemplates({ prefix: 'leadloop-dev' })) {
     await client.send(
       new CreateEmailTemplateCommand({
         TemplateName: t.name,
@@ -99,6 +144,7 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
       }
     : fixed;
   const published: LeadPromoted[] = [];
+  const signingKeys = staticSigningKeys('k1', { k1: UNSUBSCRIBE_SECRET });
   const sesMailer = new SesMailer(client);
   let mailerOverride: Mailer | undefined;
   const deps: NurtureDeps = {
@@ -110,24 +156,27 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
     mail: {
       from: 'hello@leadloop.test',
       configurationSetName: 'leadloop-test',
-      templatePrefix: 'leadloop',
+      templatePrefix: 'leadloop-dev',
       mailingAddress: 'Leadloop, 1 Test Street, Springfield',
       siteUrl: 'https://leadloop.test',
       unsubscribeBaseUrl: 'https://api.leadloop.test/unsubscribe',
-      unsubscribeSecret: UNSUBSCRIBE_SECRET,
     },
+    signingKeys,
     maxWriteAttempts: 10,
     markUnresponsive: (lead, now) => markUnresponsive(lead, defaultModel, now),
   };
   let onWait: Harness['onWait'];
-  const runner = new LocalNurtureRunner({
-    synthesized: nurtureDefinitions(),
-    handlers: {
+  const { deployment } = nurtureDefinitions();
+  const runner = new LocalStepFunctions({
+    machines: Object.values(deployment.stateMachines)
+      .filter((m) => m.track !== undefined)
+      .map((m) => ({ arn: m.arn, definition: m.definition as AslDefinition, track: m.track ?? '' })),
+    invoke: inProcessInvoker(deployment, {
       'nurture-touch': touch.createHandler(() => deps),
       'nurture-evaluate': evaluate.createHandler(() => deps),
       'nurture-handoff': handoff.createHandler(() => deps),
       'nurture-record-failure': recordFailure.createHandler(() => deps),
-    },
+    }),
     time:
       opts.daySeconds !== undefined
         ? { kind: 'scaled', clock, daySeconds: opts.daySeconds }
@@ -138,6 +187,7 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
     ses,
     published,
     repo,
+    signingKeys,
     deps,
     runner,
     get onWait() {
@@ -166,8 +216,7 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
       return lead;
     },
     async runTrack(lead, track, executionName = `${lead.leadId}-${track}`) {
-      const started = await runner.start({ leadId: lead.leadId, track, executionName });
-      if (started !== 'started') throw new Error(`run ${executionName} was not started: ${started}`);
+      runner.startTrack({ leadId: lead.leadId, track, executionName });
       return runner.settled(executionName);
     },
     async mailTo(email) {

@@ -1,6 +1,5 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { SfnNurtureStarter } from '../../lambdas/adapters/sfn-nurture-starter.js';
 import { DAY_MS } from '../../lambdas/domain/clock.js';
 import type { Lead, Scores, StageTransition } from '../../lambdas/domain/lead.js';
@@ -10,11 +9,11 @@ import { nurtureExecutionName } from '../../lambdas/domain/nurture/execution-nam
 import { sentEventId } from '../../lambdas/domain/nurture/nurture-tasks.js';
 import { signUnsubscribeToken } from '../../lambdas/domain/nurture/unsubscribe-token.js';
 import { lambdaContext } from '../../lib/local/lambda-context.js';
-import { aslProblems } from '../../lib/local/nurture-synth.js';
-import { formatRun, startLocalStepFunctionsApi } from '../../lib/local/sfn-api.js';
-import type { RunRecord } from '../../lib/local/stepfunctions.js';
+import { startLocalAwsEndpoint } from '../../lib/local/aws-endpoint.js';
+import { formatRun, stepFunctionsService } from '../../lib/local/sfn-api.js';
+import { aslProblems, type RunRecord } from '../../lib/local/stepfunctions.js';
 import { apiEvent } from '../support/api-event.js';
-import { nurtureDefinitions, startHarness, UNSUBSCRIBE_SECRET, type Harness } from './nurture-harness.js';
+import { nurtureDefinitions, startHarness, type Harness } from './nurture-harness.js';
 
 /**
  * The nurture state machines as synthesized from the NurtureWorkflows construct, executed by the local runner with
@@ -62,13 +61,6 @@ async function moveLead(
   await h.repo.commitScoring(next, [], transition ? [{ ...transition, from: lead.stage, at }] : []);
 }
 
-const CfnTemplate = z.object({
-  Resources: z.record(
-    z.string(),
-    z.object({ Type: z.string(), Properties: z.record(z.string(), z.unknown()).optional() }),
-  ),
-});
-
 /** The lead's `email_sent` events, oldest first. */
 const sentEvents = async (leadId: string) =>
   (await h.repo.listEvents(leadId))
@@ -79,14 +71,15 @@ const entered = (run: RunRecord, state: string) =>
 
 describe('the synthesized definitions', () => {
   it('are one valid Standard state machine per track, named as a marketer reads the track', () => {
-    const { machines, template } = nurtureDefinitions();
+    const { machines, deployment } = nurtureDefinitions();
     expect(Object.keys(machines).sort()).toEqual(DEFAULT_NURTURE_PLAN.tracks.map((t) => t.id).sort());
-    for (const m of Object.values(machines)) expect(aslProblems(m.definition)).toEqual([]);
-    const resources = Object.values(CfnTemplate.parse(template).Resources).filter(
-      (r) => r.Type === 'AWS::StepFunctions::StateMachine',
+    for (const m of Object.values(machines)) expect(aslProblems(m)).toEqual([]);
+    const resources = Object.values(deployment.template.Resources).filter(
+      (r) =>
+        r.Type === 'AWS::StepFunctions::StateMachine' && JSON.stringify(r.Properties?.Tags).includes('nurture-track'),
     );
     expect(resources.map((r) => r.Properties?.StateMachineType)).toEqual(['STANDARD', 'STANDARD', 'STANDARD']);
-    const names = Object.keys(machines['case-studies']?.definition.States ?? {});
+    const names = Object.keys(machines['case-studies']?.States ?? {});
     expect(names).toEqual(
       expect.arrayContaining([
         'Send case study 1 (industry variant)',
@@ -98,7 +91,7 @@ describe('the synthesized definitions', () => {
       ]),
     );
     for (const m of Object.values(machines))
-      for (const n of Object.keys(m.definition.States)) expect(n.length).toBeLessThanOrEqual(80);
+      for (const n of Object.keys(m.States)) expect(n.length).toBeLessThanOrEqual(80);
   });
 });
 
@@ -193,7 +186,7 @@ describe('a nurture run', () => {
 
   it('stops at the next re-evaluation when the lead unsubscribes mid-track through the link in the mail', async () => {
     const { createHandler } = await import('../../lambdas/handlers/unsubscribe.js');
-    const unsubscribe = createHandler(() => ({ leads: h.repo, clock: h.clock, secret: UNSUBSCRIBE_SECRET }));
+    const unsubscribe = createHandler(() => ({ leads: h.repo, clock: h.clock, keys: h.signingKeys }));
     const lead = await h.createLead({ stage: 'subscriber' });
     const answers: { status: number; body: string }[] = [];
     h.onWait = async (w) => {
@@ -238,14 +231,18 @@ describe('a nurture run', () => {
 
   it('refuses a forged or expired unsubscribe token with 400', async () => {
     const { createHandler } = await import('../../lambdas/handlers/unsubscribe.js');
-    const unsubscribe = createHandler(() => ({ leads: h.repo, clock: h.clock, secret: UNSUBSCRIBE_SECRET }));
+    const unsubscribe = createHandler(() => ({ leads: h.repo, clock: h.clock, keys: h.signingKeys }));
     const lead = await h.createLead();
     const forged = signUnsubscribeToken(
-      'not-the-secret-at-all-123',
+      { kid: 'k1', key: 'not-the-secret-at-all-123' },
       lead.leadId,
       new Date(h.clock.now().getTime() + DAY_MS),
     );
-    const expired = signUnsubscribeToken(UNSUBSCRIBE_SECRET, lead.leadId, new Date(h.clock.now().getTime() - 1000));
+    const expired = signUnsubscribeToken(
+      await h.signingKeys.active(),
+      lead.leadId,
+      new Date(h.clock.now().getTime() - 1000),
+    );
     const post = (token: string) =>
       unsubscribe(
         apiEvent({
@@ -380,7 +377,7 @@ describe('a nurture run', () => {
   it('treats a duplicate enrollment as a no-op (same execution name), also through the Step Functions API', async () => {
     const lead = await h.createLead({ stage: 'subscriber' });
     const executionName = nurtureExecutionName(lead.leadId, 'newsletter', lead.stageChangedAt);
-    const api = await startLocalStepFunctionsApi({ runner: h.runner, port: 0 });
+    const api = await startLocalAwsEndpoint({ services: [stepFunctionsService(h.runner)], port: 0 });
     const sfn = new SFNClient({
       endpoint: api.url,
       region: 'us-east-1',
@@ -388,8 +385,8 @@ describe('a nurture run', () => {
     });
     try {
       const starter = new SfnNurtureStarter(sfn, h.runner.stateMachineArns());
-      const first = await h.runner.start({ leadId: lead.leadId, track: 'newsletter', executionName });
-      const again = await h.runner.start({ leadId: lead.leadId, track: 'newsletter', executionName });
+      const first = await starter.start({ leadId: lead.leadId, track: 'newsletter', executionName });
+      const again = await starter.start({ leadId: lead.leadId, track: 'newsletter', executionName });
       await h.runner.settled(executionName);
       const afterwards = await starter.start({ leadId: lead.leadId, track: 'newsletter', executionName });
       // Another lead's run, held in its first wait, stopped through the API.

@@ -4,6 +4,7 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import aslValidator from 'asl-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-repository.js';
 import { keys, reviewShardOf, TABLE } from '../../lambdas/adapters/table-definition.js';
 import { DAY_MS } from '../../lambdas/domain/clock.js';
@@ -13,19 +14,18 @@ import { markUnresponsive } from '../../lambdas/domain/lifecycle.js';
 import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
 import { enrollmentDecision, withEnrollment } from '../../lambdas/domain/nurture/enrollment.js';
 import { applyEvents, defaultModel } from '../../lambdas/domain/scoring/index.js';
+import { SweepCounts, type SweepSummary } from '../../lambdas/domain/sweep.js';
+import type { LocalDeployment, LocalStateMachine } from '../../lib/local/deployment.js';
 import { ensureTable } from '../../lib/local/dynamodb.js';
 import { freePort } from '../../lib/local/ports.js';
+import { allStates, LocalStepFunctions, type AslDefinition, type RunRecord } from '../../lib/local/stepfunctions.js';
 import { SWEEP_STATES } from '../../lib/requalification.js';
-import {
-  runSweep,
-  SweepExecutionError,
-  synthesizeSweepMachine,
-  type SweepMachine,
-} from '../../lib/local/requalification.js';
+import { tableProperties, testDeployment, testLambda } from '../support/deployment.js';
 
 /**
- * "Requalify leads" as synthesized from the Requalification construct, run by aws-local-stepfunctions with its tasks
- * bound to the real handler modules, against DynamoDB Local and a recording Step Functions endpoint for nurture.
+ * "Requalify leads" as the synthesized stack defines it, run by the local state-machine runner with its tasks invoked
+ * as deployed — each function in its own container with its template environment — against DynamoDB Local and a
+ * recording endpoint for Step Functions (nurture) and EventBridge (the summary event).
  */
 
 const tracks = DEFAULT_NURTURE_PLAN.tracks;
@@ -36,14 +36,78 @@ const daysAgo = (n: number): Date => new Date(NOW - n * DAY_MS);
 
 /** Step Functions' StartExecution/StopExecution, recorded (the nurture state machines themselves are not under test). */
 const sfnCalls: { action: string; body: unknown }[] = [];
+/** EventBridge PutEvents, recorded. */
+const putEvents: unknown[] = [];
 let sfn: Server;
 let client: DynamoDBClient;
 let doc: DynamoDBDocumentClient;
 let repo: DynamoLeadRepository;
-let machine: SweepMachine;
+let deployment: LocalDeployment;
+let machine: LocalStateMachine;
+let recorder = '';
+
+const Summary = z.object({
+  asOf: z.string(),
+  shards: z.number(),
+  failedShards: z.array(z.number()),
+  failed: z.number(),
+  counts: SweepCounts,
+  itemsReadPerLead: z.number(),
+});
+
+/** One run of "Requalify leads" as of `asOf`: the run, the summary "Summarize" returned, and invocations per state. */
+async function runSweep(opts: { asOf: Date; timeoutOverridesMs?: Record<string, number> }): Promise<{
+  run: RunRecord;
+  summary: SweepSummary | undefined;
+  invocations: Record<string, number>;
+}> {
+  // One set of containers for the file (cold starts are paid once), but its own for a forced time budget.
+  const own = opts.timeoutOverridesMs
+    ? testLambda(
+        deployment,
+        { AWS_ENDPOINT_URL_SFN: recorder, AWS_ENDPOINT_URL_EVENTBRIDGE: recorder },
+        { timeoutOverridesMs: opts.timeoutOverridesMs },
+      )
+    : undefined;
+  shared ??= testLambda(deployment, { AWS_ENDPOINT_URL_SFN: recorder, AWS_ENDPOINT_URL_EVENTBRIDGE: recorder });
+  const lambda = own ?? shared;
+  const invocations: Record<string, number> = {};
+  const taskOf = new Map(
+    allStates(machine.definition)
+      .filter(([, st]) => st.Type === 'Task')
+      .map(([name, st]) => [String((st.Parameters as { FunctionName: string }).FunctionName), name]),
+  );
+  const runner = new LocalStepFunctions({
+    machines: [{ arn: machine.arn, definition: machine.definition as AslDefinition }],
+    invoke: (arn, payload) => {
+      const state = taskOf.get(arn) ?? arn;
+      invocations[state] = (invocations[state] ?? 0) + 1;
+      return lambda.invoke(arn, payload);
+    },
+    time: { kind: 'scaled', clock: { now: () => new Date() }, daySeconds: 86_400 },
+    retryIntervalMs: 0,
+  });
+  try {
+    const name = `test-sweep-${ulid()}`;
+    runner.startExecution(machine.arn, name, JSON.stringify({ asOf: opts.asOf.toISOString() }));
+    const run = await runner.settled(name);
+    const summarized = run.history.find((h) => h.type === 'StateExited' && h.state === SWEEP_STATES.summarize)?.output;
+    return { run, summary: Summary.safeParse(summarized).data, invocations };
+  } finally {
+    await own?.stop();
+  }
+}
+
+let shared: ReturnType<typeof testLambda> | undefined;
+
+/** The execution ARN the template's state machine of a track gives a run. */
+const executionArnOf = (track: string | undefined, name: string | undefined): string => {
+  const arn = Object.values(deployment.stateMachines).find((m) => m.track === track)?.arn ?? '';
+  return `${arn.replace(':stateMachine:', ':execution:')}:${name ?? ''}`;
+};
 
 beforeAll(async () => {
-  const endpoint = process.env.DYNAMODB_ENDPOINT;
+  const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB;
   if (!endpoint) throw new Error('DynamoDB Local is not running: run through vitest (globalSetup)');
   client = new DynamoDBClient({
     endpoint,
@@ -52,15 +116,27 @@ beforeAll(async () => {
   });
   doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   const table = `requalify-flow-${ulid().toLowerCase()}`;
-  await ensureTable(client, table);
+  await ensureTable(client, table, tableProperties());
   repo = new DynamoLeadRepository(doc, table);
+  deployment = testDeployment(table);
+  const [schedule] = deployment.schedules;
+  const target = schedule ? deployment.stateMachines[schedule.stateMachineLogicalId] : undefined;
+  if (!target) throw new Error('the stack has no requalification schedule');
+  machine = target;
 
   const port = await freePort();
   sfn = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
-      const action = String(req.headers['x-amz-target'] ?? '').replace('AWSStepFunctions.', '');
+      const target = String(req.headers['x-amz-target'] ?? '');
+      if (target === 'AWSEvents.PutEvents') {
+        putEvents.push(JSON.parse(body || '{}'));
+        res.setHeader('content-type', 'application/x-amz-json-1.1');
+        res.end(JSON.stringify({ FailedEntryCount: 0, Entries: [{ EventId: ulid() }] }));
+        return;
+      }
+      const action = target.replace('AWSStepFunctions.', '');
       sfnCalls.push({ action, body: JSON.parse(body || '{}') });
       res.setHeader('content-type', 'application/x-amz-json-1.0');
       const now = Date.now() / 1000;
@@ -74,24 +150,11 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((r) => sfn.listen(port, '127.0.0.1', r));
-
-  // What the handler modules read at import (they are imported by the runner, in this process).
-  Object.assign(process.env, {
-    TABLE_NAME: table,
-    SFN_ENDPOINT: `http://127.0.0.1:${port}`,
-    NURTURE_STATE_MACHINES: JSON.stringify(
-      Object.fromEntries(
-        tracks.map((t) => [t.id, `arn:aws:states:us-east-1:000000000000:stateMachine:leadloop-${t.id}`]),
-      ),
-    ),
-    POWERTOOLS_METRICS_DISABLED: 'true',
-    POWERTOOLS_TRACE_ENABLED: 'false',
-    POWERTOOLS_LOG_LEVEL: 'ERROR',
-  });
-  machine = synthesizeSweepMachine({ region: 'us-east-1' });
+  recorder = `http://127.0.0.1:${port}`;
 }, 120_000);
 
 afterAll(async () => {
+  await shared?.stop();
   client.destroy();
   await new Promise<void>((r) => sfn.close(() => r()));
 });
@@ -134,12 +197,15 @@ describe('the synthesized "Requalify leads" state machine, run locally', () => {
     const result = aslValidator(structuredClone(machine.definition), { checkPaths: true, checkArn: true });
     expect(result.errors).toEqual([]);
     expect(result.isValid).toBe(true);
-    expect(Object.keys(machine.tasks).sort()).toEqual([SWEEP_STATES.summarize, SWEEP_STATES.sweepShard].sort());
+    const tasks = allStates(machine.definition).filter(([, st]) => st.Type === 'Task');
+    expect(tasks.map(([name]) => name).sort()).toEqual([SWEEP_STATES.summarize, SWEEP_STATES.sweepShard].sort());
     expect(
-      Object.values(machine.functions)
-        .map((f) => f.handler)
+      tasks
+        .map(
+          ([, st]) => deployment.functionFor(String((st.Parameters as { FunctionName: string }).FunctionName))?.handler,
+        )
         .sort(),
-    ).toEqual(['requalify-shard', 'requalify-summary']);
+    ).toEqual(['lambdas/handlers/requalify-shard.ts', 'lambdas/handlers/requalify-summary.ts']);
     expect(machine.definition.StartAt).toBe(SWEEP_STATES.asOfGiven);
   });
 
@@ -169,14 +235,17 @@ describe('the synthesized "Requalify leads" state machine, run locally', () => {
     sfnCalls.length = 0;
 
     // Act
-    const { summary, invocations } = await runSweep({ machine, asOf: new Date(NOW), retryIntervalMs: 0 });
+    putEvents.length = 0;
+    const { run, summary, invocations } = await runSweep({ asOf: new Date(NOW) });
 
     // Assert
+    expect(run.status).toBe('SUCCEEDED');
     expect(summary).toMatchObject({ shards: TABLE.reviewShards, failed: 0, failedShards: [] });
-    expect(summary.counts).toMatchObject({ reviewed: 20, changed: 20, skipped: 0, itemsRead: 20, actionFailures: 0 });
-    expect(summary.counts.transitions).toEqual({ 'lead->dormant': 19, 'disqualified->lead': 1 });
-    expect(summary.counts.actions).toEqual({ stop_nurture: 1, enroll: 1 });
-    expect(summary.itemsReadPerLead).toBe(1);
+    expect(summary?.counts).toMatchObject({ reviewed: 20, changed: 20, skipped: 0, itemsRead: 20, actionFailures: 0 });
+    expect(summary?.counts.transitions).toEqual({ 'lead->dormant': 19, 'disqualified->lead': 1 });
+    expect(summary?.counts.actions).toEqual({ stop_nurture: 1, enroll: 1 });
+    expect(summary?.itemsReadPerLead).toBe(1);
+    expect(JSON.stringify(putEvents)).toContain('Requalification Summary');
     expect(invocations[SWEEP_STATES.summarize]).toBe(1);
     expect(invocations[SWEEP_STATES.sweepShard]).toBe(TABLE.reviewShards);
 
@@ -186,9 +255,7 @@ describe('the synthesized "Requalify leads" state machine, run locally', () => {
 
     expect(sfnCalls.map((c) => c.action).sort()).toEqual(['StartExecution', 'StopExecution']);
     expect(sfnCalls.find((c) => c.action === 'StopExecution')?.body).toMatchObject({
-      executionArn: expect.stringContaining(
-        `:execution:leadloop-${enrolled.nurture?.track}:${enrolled.nurture?.executionName}`,
-      ),
+      executionArn: executionArnOf(enrolled.nurture?.track, enrolled.nurture?.executionName),
     });
     expect(sfnCalls.find((c) => c.action === 'StartExecution')?.body).toMatchObject({
       name: (await repo.getLead(unresponsive.leadId))?.nurture?.executionName,
@@ -216,16 +283,14 @@ describe('the synthesized "Requalify leads" state machine, run locally', () => {
 
     // Act: the sweep function's timeout equals its reserve (5 s), so each invocation has time for its first lead only.
     const { summary, invocations } = await runSweep({
-      machine,
       asOf: new Date(NOW + 1),
-      retryIntervalMs: 0,
-      timeoutMs: { 'requalify-shard': 5_000 },
+      timeoutOverridesMs: { 'requalify-shard': 5_000 },
     });
 
     // Assert: shard 3 took 4 invocations, shard 11 two, every other shard one; each lead written once.
     expect(invocations[SWEEP_STATES.sweepShard]).toBe(TABLE.reviewShards - 2 + 4 + 2);
-    expect(summary.counts).toMatchObject({ reviewed: 6, invocations: TABLE.reviewShards - 2 + 4 + 2 });
-    expect(summary.counts.transitions).toEqual({ 'lead->dormant': 6 });
+    expect(summary?.counts).toMatchObject({ reviewed: 6, invocations: TABLE.reviewShards - 2 + 4 + 2 });
+    expect(summary?.counts.transitions).toEqual({ 'lead->dormant': 6 });
     for (const lead of due) {
       const after = await repo.getLead(lead.leadId);
       expect(after?.version).toBe(lead.version + 1);
@@ -250,15 +315,10 @@ describe('the synthesized "Requalify leads" state machine, run locally', () => {
     });
 
     // Act
-    const run = runSweep({ machine, asOf: new Date(NOW + 2), retryIntervalMs: 0 });
+    const { run, summary } = await runSweep({ asOf: new Date(NOW + 2) });
 
     // Assert
-    const error = await run.then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(SweepExecutionError);
-    const summary = error instanceof SweepExecutionError ? error.summary : undefined;
+    expect(run).toMatchObject({ status: 'FAILED', error: 'SweepIncomplete' });
     expect(summary).toMatchObject({ failed: 1, failedShards: [13] });
     expect(summary?.counts.reviewed).toBe(1);
     expect((await repo.getLead(lead.leadId))?.stage).toBe('dormant');

@@ -13,7 +13,7 @@ import type { LeadEventsPublisher, Mailer } from './ports.js';
 import type { EvaluateResult, HandoffResult, NurtureTaskInput, RecordFailureInput, TouchResult } from './steps.js';
 import { templateDataFor } from './template-data.js';
 import { touchAt, trackById, type NurturePlan } from './tracks.js';
-import { signUnsubscribeToken, unsubscribeUrl } from './unsubscribe-token.js';
+import { signUnsubscribeToken, unsubscribeUrl, type SigningKeys } from './unsubscribe-token.js';
 import { sesTemplateName, variantFor } from './variants.js';
 
 /** Namespace of the deterministic ids nurture derives (uuid v5). */
@@ -38,24 +38,40 @@ export interface NurtureMailSettings {
   siteUrl: string;
   /** The public `/unsubscribe` route, e.g. `https://api.example.com/v1/unsubscribe`. */
   unsubscribeBaseUrl: string;
-  unsubscribeSecret: string;
 }
 
-export interface NurtureDeps {
+/** What every nurture task needs: the leads, the clock and the plan. */
+export interface NurtureCoreDeps {
   leads: LeadRepository;
   clock: Clock;
-  mailer: Mailer;
-  publisher: LeadEventsPublisher;
   plan: NurturePlan;
+  /** Attempts at a lead write that loses optimistic-lock races before giving up with `RetryableError`. */
+  maxWriteAttempts?: number;
+}
+
+/** "Send <touch>" also mails, and signs the unsubscribe link. */
+export interface TouchDeps extends NurtureCoreDeps {
+  mailer: Mailer;
   mail: NurtureMailSettings;
+  signingKeys: Pick<SigningKeys, 'active'>;
+}
+
+/** "Re-evaluate lead" also applies the lifecycle's unresponsive rule. */
+export interface EvaluateDeps extends NurtureCoreDeps {
   /**
    * Disqualifies a lead as `unresponsive` (the lifecycle's rule, with its review date for the cool-off); a lead the
    * rule does not apply to comes back unchanged with no transitions.
    */
   markUnresponsive: (lead: Lead, now: Date) => { lead: Lead; transitions: StageTransition[] };
-  /** Attempts at a lead write that loses optimistic-lock races before giving up with `RetryableError`. */
-  maxWriteAttempts?: number;
 }
+
+/** "Hand off to sales" also publishes. */
+export interface HandoffDeps extends NurtureCoreDeps {
+  publisher: LeadEventsPublisher;
+}
+
+/** Everything any task needs (what a test harness builds once for all of them). */
+export type NurtureDeps = TouchDeps & EvaluateDeps & HandoffDeps;
 
 const iso = (d: Date): string => d.toISOString();
 /** Second-precise RFC 3339 (`2026-03-02T09:00:00Z`), as Step Functions wants wait timestamps. */
@@ -72,7 +88,7 @@ const sendsOf = (events: readonly LeadEvent[], executionName: string): LeadEvent
  * returns undefined to write nothing. Returns the stored lead (or undefined if there is none).
  */
 async function updateLead(
-  deps: NurtureDeps,
+  deps: NurtureCoreDeps,
   leadId: string,
   change: (lead: Lead) => { lead: Lead; transitions?: StageTransition[] } | undefined,
 ): Promise<Lead | undefined> {
@@ -111,7 +127,7 @@ const ownsNurture = (lead: Lead, executionName: string): boolean =>
 
 /** Records on the lead that touch `touch` went out at `sentAt`. Idempotent: the counts come from the event log. */
 async function recordTouchOnLead(
-  deps: NurtureDeps,
+  deps: NurtureCoreDeps,
   input: NurtureTaskInput,
   sentAt: Date,
   waitDays: number,
@@ -133,7 +149,7 @@ async function recordTouchOnLead(
 
 /** Marks this run's nurture state finished (or records it, if the run ended before its first send). */
 async function finishRun(
-  deps: NurtureDeps,
+  deps: NurtureCoreDeps,
   input: NurtureTaskInput,
   status: 'completed' | 'stopped',
   extra: (lead: Lead, now: Date) => { lead: Lead; transitions?: StageTransition[] } | undefined = () => undefined,
@@ -158,7 +174,7 @@ async function finishRun(
  * sending, so a retried task (a timeout after SES accepted the mail, a throttled Lambda) does not send twice. The
  * remaining window is a crash between SES accepting the mail and the event write; there the mail may go twice.
  */
-export async function sendTouch(deps: NurtureDeps, input: NurtureTaskInput): Promise<TouchResult> {
+export async function sendTouch(deps: TouchDeps, input: NurtureTaskInput): Promise<TouchResult> {
   const track = trackById(deps.plan, input.track);
   const touch = touchAt(track, input.touch);
   const lead = await deps.leads.getLead(input.leadId);
@@ -197,7 +213,7 @@ export async function sendTouch(deps: NurtureDeps, input: NurtureTaskInput): Pro
   const expires = new Date(now.getTime() + deps.plan.policy.unsubscribeLinkDays * DAY_MS);
   const link = unsubscribeUrl(
     deps.mail.unsubscribeBaseUrl,
-    signUnsubscribeToken(deps.mail.unsubscribeSecret, lead.leadId, expires),
+    signUnsubscribeToken(await deps.signingKeys.active(), lead.leadId, expires),
   );
   let messageId: string;
   try {
@@ -254,7 +270,7 @@ export async function sendTouch(deps: NurtureDeps, input: NurtureTaskInput): Pro
  * engagement disqualifies the lead as `unresponsive` (a recorded stage transition); every ending records the run as
  * finished on the lead.
  */
-export async function evaluateLead(deps: NurtureDeps, input: NurtureTaskInput): Promise<EvaluateResult> {
+export async function evaluateLead(deps: EvaluateDeps, input: NurtureTaskInput): Promise<EvaluateResult> {
   const track = trackById(deps.plan, input.track);
   touchAt(track, input.touch);
   const lead = await deps.leads.getLead(input.leadId);
@@ -304,7 +320,7 @@ export async function evaluateLead(deps: NurtureDeps, input: NurtureTaskInput): 
 }
 
 /** "Hand off to sales": publishes `LeadPromoted` with the lead summary and score explanation, and ends the run. */
-export async function handOffToSales(deps: NurtureDeps, input: NurtureTaskInput): Promise<HandoffResult> {
+export async function handOffToSales(deps: HandoffDeps, input: NurtureTaskInput): Promise<HandoffResult> {
   const id = promotionId(input.executionName);
   const lead = await deps.leads.getLead(input.leadId);
   if (!lead) return { ...input, promotionId: id };
@@ -324,7 +340,7 @@ export async function handOffToSales(deps: NurtureDeps, input: NurtureTaskInput)
 
 /** "Record failure": a step failed for good; the run ends and the lead's nurture state says so. */
 export async function recordNurtureFailure(
-  deps: NurtureDeps,
+  deps: NurtureCoreDeps,
   input: RecordFailureInput,
 ): Promise<RecordFailureInput & { recorded: boolean }> {
   const task: NurtureTaskInput = {

@@ -3,24 +3,34 @@ import type { Clock } from '../clock.js';
 import { ValidationError } from '../errors.js';
 import type { LeadRepository } from '../ports.js';
 import { NURTURE_ID_NAMESPACE } from './nurture-tasks.js';
-import { verifyUnsubscribeToken } from './unsubscribe-token.js';
+import { verifyUnsubscribeToken, type SigningKeys } from './unsubscribe-token.js';
 
 export interface UnsubscribeDeps {
   leads: LeadRepository;
   clock: Clock;
-  secret: string;
+  /** The keys that verify tokens (read-only: this route never signs). */
+  keys: Pick<SigningKeys, 'byId'>;
 }
 
 /** The id of a lead's unsubscribe event: one per lead, however many times (and however) it unsubscribes. */
 export const unsubscribeEventId = (leadId: string): string =>
   uuidv5(`email_unsubscribed#${leadId}`, NURTURE_ID_NAMESPACE);
 
+const TOKEN_PROBLEMS = {
+  malformed: 'is malformed',
+  unknown_key: 'is signed with an unknown key',
+  bad_signature: 'is bad signature',
+  expired: 'is expired',
+} as const;
+
 /** The lead a token was signed for; a missing, malformed, forged or expired token is a ValidationError (400). */
-export function leadOfToken(deps: Pick<UnsubscribeDeps, 'clock' | 'secret'>, token: string | undefined): string {
+export async function leadOfToken(
+  deps: Pick<UnsubscribeDeps, 'clock' | 'keys'>,
+  token: string | undefined,
+): Promise<string> {
   if (!token) throw new ValidationError('missing unsubscribe token', { token: 'is required' });
-  const check = verifyUnsubscribeToken(deps.secret, token, deps.clock.now());
-  if (!check.valid)
-    throw new ValidationError('invalid unsubscribe token', { token: `is ${check.reason.replace('_', ' ')}` });
+  const check = await verifyUnsubscribeToken(deps.keys, token, deps.clock.now());
+  if (!check.valid) throw new ValidationError('invalid unsubscribe token', { token: TOKEN_PROBLEMS[check.reason] });
   return check.leadId;
 }
 
@@ -34,7 +44,7 @@ export async function unsubscribe(
   token: string | undefined,
   via: 'one-click' | 'page',
 ): Promise<{ leadId: string; outcome: 'recorded' | 'duplicate' | 'gone' }> {
-  const leadId = leadOfToken(deps, token);
+  const leadId = await leadOfToken(deps, token);
   const lead = await deps.leads.getLead(leadId);
   if (!lead) return { leadId, outcome: 'gone' };
   const now = deps.clock.now().toISOString();

@@ -11,7 +11,7 @@ import {
   unsubscribeRecord,
   verifyTrackingParams,
   type LocalMail,
-} from '../../../lambdas/adapters/local-ses-simulator.js';
+} from '../../../lib/local/adapters/ses-simulator.js';
 import { mapSesRecord, parseSesRecord } from '../../../lambdas/domain/ses-events.js';
 
 const SECRET = 'test-secret-of-some-length';

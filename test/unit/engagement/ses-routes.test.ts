@@ -1,50 +1,66 @@
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
-import { instrumentHtml } from '../../../lambdas/adapters/local-ses-simulator.js';
+import { instrumentHtml } from '../../../lib/local/adapters/ses-simulator.js';
 import { fixedClock } from '../../../lambdas/domain/clock.js';
-import { SesSqsRecord } from '../../../lambdas/domain/ses-events.js';
+import { parseSesSqsBody } from '../../../lambdas/domain/ses-events.js';
+import { LocalEventBus } from '../../../lib/local/adapters/event-bus.js';
+import { LocalQueues } from '../../../lib/local/adapters/queues.js';
+import { sesEventPublisher } from '../../../lib/local/adapters/ses-loopback.js';
 import type { LocalRequest, LocalResponse } from '../../../lib/local/http-server.js';
 import { sesRoutes } from '../../../lib/local/ses-routes.js';
+import { testDeployment } from '../../support/deployment.js';
 import { fixtureEvent, type Json } from '../ses/fixtures.js';
 
 const SECRET = 'routes-test-secret';
-const RawSqsRecord = z.object({ messageId: z.string(), body: z.string() });
 const NOW = '2025-03-05T08:00:00.000Z';
 
-/** A stand-in engagement handler: keeps what it was called with, fails the messages `fail` picks. */
-function fakeHandler(fail: (body: string) => boolean = () => false) {
-  const calls: unknown[] = [];
-  const handler = async (event: unknown) => {
-    calls.push(event);
-    const records = sqsRecords(event);
-    return { batchItemFailures: records.filter((r) => fail(r.body)).map((r) => ({ itemIdentifier: r.messageId })) };
-  };
-  return { calls, handler };
-}
+const deployment = testDeployment('routes-test');
+const [configurationSetName = ''] = Object.keys(deployment.configurationSets);
+const engagementQueue = deployment.queueMappings[0]?.queueLogicalId ?? '';
 
-/** The SQS records of an event, each validated as an SES SQS record (envelope and body). */
-function sqsRecords(event: unknown): { messageId: string; body: string }[] {
-  if (typeof event !== 'object' || event === null || !('Records' in event) || !Array.isArray(event.Records)) {
-    throw new Error('not an SQS event');
-  }
-  return event.Records.map((r: unknown) => {
-    SesSqsRecord.parse(r);
-    return RawSqsRecord.parse(r);
-  });
-}
-
-function routes(fail?: (body: string) => boolean) {
-  const fake = fakeHandler(fail);
+/**
+ * The routes on the template's event bus and queues: what they publish is routed by the stack's rule to the
+ * engagement queue, whose messages are the EventBridge events the engagement function would receive.
+ */
+function routes(opts: { failPublish?: boolean } = {}) {
   const logs: string[] = [];
-  const r = sesRoutes({
-    handler: fake.handler,
-    clock: fixedClock(NOW),
+  const clock = fixedClock(NOW);
+  const queues = new LocalQueues(deployment.queues);
+  const bus = new LocalEventBus({
+    rules: deployment.rules,
+    queues,
+    clock,
     region: 'eu-west-1',
+    account: '000000000000',
+    log: (l) => logs.push(l),
+  });
+  const publish = sesEventPublisher({
+    bus,
+    configurationSets: deployment.configurationSets,
+    region: 'eu-west-1',
+    account: '000000000000',
+  });
+  const r = sesRoutes({
+    publish: opts.failPublish ? () => Promise.reject(new Error('boom')) : publish,
+    configurationSetName,
+    clock,
     secret: SECRET,
     log: (l) => logs.push(l),
   });
-  return { ...r, ...fake, logs };
+  /** The EventBridge events the engagement queue holds, each validated as SES's SQS record body. */
+  const delivered = (): { [key: string]: Json }[] =>
+    queues.peek(engagementQueue).map((m) => {
+      parseSesSqsBody(m.body);
+      return JSON.parse(m.body) as { [key: string]: Json };
+    });
+  return { ...r, logs, delivered };
 }
+
+/** A record as SES publishes it for mail of the stack's configuration set. */
+const ofStack = (record: Json): Json => {
+  const copy = structuredClone(record) as { mail: { tags?: Record<string, string[]> } };
+  copy.mail.tags = { ...copy.mail.tags, 'ses:configuration-set': [configurationSetName] };
+  return copy as Json;
+};
 
 function request(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): LocalRequest {
   const u = new URL(url, 'http://127.0.0.1:3000');
@@ -61,12 +77,8 @@ function request(method: string, url: string, body?: unknown, headers: Record<st
 
 const bodyOf = (res: LocalResponse): unknown => JSON.parse(Buffer.from(res.body ?? '').toString('utf8'));
 
-/** The EventBridge events the handler received, parsed from the SQS bodies. */
-const delivered = (calls: unknown[]): { [key: string]: Json }[] =>
-  calls.flatMap((c) => sqsRecords(c)).map((r) => JSON.parse(r.body) as { [key: string]: Json });
-
 describe('POST /_local/ses', () => {
-  it('wraps a bare SES record in the EventBridge → SQS envelope SES and the queue would give it', async () => {
+  it('publishes a bare SES record as the stack’s configuration set would, and the rule queues it for engagement', async () => {
     const r = routes();
     const record = fixtureEvent('bounce-permanent').detail;
 
@@ -74,7 +86,7 @@ describe('POST /_local/ses', () => {
 
     expect(res.status).toBe(202);
     expect(bodyOf(res)).toEqual({ received: 1, failed: [] });
-    const [event] = delivered(r.calls);
+    const [event] = r.delivered();
     expect(event).toMatchObject({
       version: '0',
       source: 'aws.ses',
@@ -82,9 +94,9 @@ describe('POST /_local/ses', () => {
       account: '000000000000',
       region: 'eu-west-1',
       time: '2025-03-05T08:00:00Z',
-      resources: ['arn:aws:ses:eu-west-1:000000000000:configuration-set/leadloop'],
+      resources: [`arn:aws:ses:eu-west-1:000000000000:configuration-set/${configurationSetName}`],
     });
-    expect(event?.detail).toEqual(record);
+    expect(event?.detail).toEqual(ofStack(record));
   });
 
   it('names each record type as SES does on EventBridge', async () => {
@@ -104,31 +116,29 @@ describe('POST /_local/ses', () => {
 
     await r.postSes(request('POST', '/_local/ses', records));
 
-    expect(delivered(r.calls).map((e) => e['detail-type'])).toEqual(names.map((n) => fixtureEvent(n)['detail-type']));
+    expect(r.delivered().map((e) => e['detail-type'])).toEqual(names.map((n) => fixtureEvent(n)['detail-type']));
   });
 
-  it('passes a whole EventBridge event on as it is, in one invocation with the bare records', async () => {
+  it('publishes a whole EventBridge event as its record, beside bare records', async () => {
     const r = routes();
     const event = fixtureEvent('open');
 
     const res = await r.postSes(request('POST', '/_local/ses', [event, fixtureEvent('send').detail]));
 
     expect(bodyOf(res)).toEqual({ received: 2, failed: [] });
-    expect(r.calls).toHaveLength(1);
-    expect(delivered(r.calls)[0]).toEqual(event);
+    expect(r.delivered()[0]).toMatchObject({ 'detail-type': event['detail-type'], detail: ofStack(event.detail) });
   });
 
-  it('reports the records the handler failed, by index', async () => {
-    const r = routes((body) => body.includes('"eventType":"Open"'));
+  it('publishes a record of another configuration set as mail of the stack’s, the only mail SES reports to it', async () => {
+    const r = routes();
+    const other = structuredClone(fixtureEvent('open').detail) as { mail: { tags: Record<string, string[]> } };
+    other.mail.tags['ses:configuration-set'] = ['someone-elses-set'];
 
-    const res = await r.postSes(
-      request('POST', '/_local/ses', [fixtureEvent('send').detail, fixtureEvent('open').detail]),
-    );
+    const res = await r.postSes(request('POST', '/_local/ses', other as Json));
 
-    expect(res.status).toBe(202);
-    expect(bodyOf(res)).toEqual({
-      received: 2,
-      failed: [{ index: 1, reason: expect.stringMatching(/reported it failed/) }],
+    expect(bodyOf(res)).toEqual({ received: 1, failed: [] });
+    expect(r.delivered()[0]).toMatchObject({
+      detail: { mail: { tags: { 'ses:configuration-set': [configurationSetName] } } },
     });
   });
 
@@ -144,7 +154,7 @@ describe('POST /_local/ses', () => {
     expect(bodyOf(single)).toMatchObject({
       fields: { eventType: expect.stringMatching(/unknown SES event type "Teleport"/) },
     });
-    expect(r.calls).toEqual([]);
+    expect(r.delivered()).toEqual([]);
   });
 
   it('answers 400 for a body that is not JSON or holds no record', async () => {
@@ -156,23 +166,12 @@ describe('POST /_local/ses', () => {
     });
   });
 
-  it('reports every record failed, with the error, when the handler throws', async () => {
-    const r = routes();
-    const broken = sesRoutes({
-      handler: async () => {
-        throw new Error('boom');
-      },
-      clock: fixedClock(NOW),
-      region: 'eu-west-1',
-      log: (l) => r.logs.push(l),
-    });
+  it('reports every record failed, with the error, when publishing fails', async () => {
+    const r = routes({ failPublish: true });
 
-    const res = await broken.postSes(request('POST', '/_local/ses', fixtureEvent('send').detail));
+    const res = await r.postSes(request('POST', '/_local/ses', fixtureEvent('send').detail));
 
-    expect(bodyOf(res)).toEqual({
-      received: 1,
-      failed: [{ index: 0, reason: 'the engagement handler failed: Error: boom' }],
-    });
+    expect(bodyOf(res)).toEqual({ received: 1, failed: [{ index: 0, reason: 'not published: boom' }] });
   });
 });
 
@@ -205,7 +204,7 @@ describe('GET /_local/t/open and /_local/t/click', () => {
     const res = await r.trackClick(request('GET', link('click'), undefined, browser));
 
     expect(res).toMatchObject({ status: 302, headers: { Location: 'https://example.com/pricing?a=1&b=2' } });
-    const [event] = delivered(r.calls);
+    const [event] = r.delivered();
     expect(event).toMatchObject({
       'detail-type': 'Email Clicked',
       detail: {
@@ -236,7 +235,7 @@ describe('GET /_local/t/open and /_local/t/click', () => {
         .subarray(0, 6)
         .toString('latin1'),
     ).toBe('GIF89a');
-    expect(delivered(r.calls)[0]).toMatchObject({
+    expect(r.delivered()[0]).toMatchObject({
       'detail-type': 'Email Opened',
       detail: { eventType: 'Open', open: { timestamp: NOW } },
     });
@@ -253,11 +252,11 @@ describe('GET /_local/t/open and /_local/t/click', () => {
     expect(res.status).toBe(400);
     expect(bodyOf(res)).toMatchObject({ message: 'invalid tracking link: bad signature' });
     expect(unsigned.status).toBe(400);
-    expect(r.calls).toEqual([]);
+    expect(r.delivered()).toEqual([]);
   });
 
   it('still redirects the reader when recording fails, and logs why', async () => {
-    const r = routes(() => true);
+    const r = routes({ failPublish: true });
 
     const res = await r.trackClick(request('GET', link('click'), undefined, browser));
 

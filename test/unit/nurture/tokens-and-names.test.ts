@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { isValidExecutionName, nurtureExecutionName } from '../../../lambdas/domain/nurture/execution-name.js';
 import {
   signUnsubscribeToken,
+  staticSigningKeys,
   unsubscribeUrl,
   verifyUnsubscribeToken,
 } from '../../../lambdas/domain/nurture/unsubscribe-token.js';
@@ -35,14 +36,18 @@ describe('execution names', () => {
 });
 
 describe('unsubscribe tokens', () => {
-  it('verify for the lead they were signed for until they expire', () => {
-    const token = signUnsubscribeToken(SECRET, '01JLEAD', inAYear);
-    expect(verifyUnsubscribeToken(SECRET, token, NOW)).toEqual({
+  const ring = staticSigningKeys('k1', { k1: SECRET });
+  const K1 = { kid: 'k1', key: SECRET };
+
+  it('verify for the lead they were signed for until they expire', async () => {
+    const token = signUnsubscribeToken(K1, '01JLEAD', inAYear);
+    expect(await verifyUnsubscribeToken(ring, token, NOW)).toEqual({
       valid: true,
       leadId: '01JLEAD',
+      kid: 'k1',
       expiresAt: new Date(Math.floor(inAYear.getTime() / 1000) * 1000),
     });
-    expect(verifyUnsubscribeToken(SECRET, token, new Date(inAYear.getTime() + 1000))).toEqual({
+    expect(await verifyUnsubscribeToken(ring, token, new Date(inAYear.getTime() + 1000))).toEqual({
       valid: false,
       reason: 'expired',
     });
@@ -51,30 +56,50 @@ describe('unsubscribe tokens', () => {
     );
   });
 
-  it('cannot be forged for another lead, extended, or signed with another key', () => {
-    const token = signUnsubscribeToken(SECRET, '01JLEAD', inAYear);
-    const [, exp, sig] = token.split('.');
-    const otherLead = `${Buffer.from('01JOTHER').toString('base64url')}.${exp}.${sig}`;
-    const extended = `${token.split('.')[0]}.${Number(exp) + 86_400}.${sig}`;
-    expect(verifyUnsubscribeToken(SECRET, otherLead, NOW)).toEqual({ valid: false, reason: 'bad_signature' });
-    expect(verifyUnsubscribeToken(SECRET, extended, NOW)).toEqual({ valid: false, reason: 'bad_signature' });
-    expect(verifyUnsubscribeToken('another-secret-0123456789', token, NOW)).toEqual({
+  it('cannot be forged for another lead, extended, moved to another key, or signed with another key', async () => {
+    const token = signUnsubscribeToken(K1, '01JLEAD', inAYear);
+    const [kid, id, exp, sig] = token.split('.');
+    const otherLead = `${kid}.${Buffer.from('01JOTHER').toString('base64url')}.${exp}.${sig}`;
+    const extended = `${kid}.${id}.${Number(exp) + 86_400}.${sig}`;
+    const twoKeys = staticSigningKeys('k1', { k1: SECRET, k2: SECRET });
+    expect(await verifyUnsubscribeToken(ring, otherLead, NOW)).toEqual({ valid: false, reason: 'bad_signature' });
+    expect(await verifyUnsubscribeToken(ring, extended, NOW)).toEqual({ valid: false, reason: 'bad_signature' });
+    expect(await verifyUnsubscribeToken(twoKeys, `k2.${id}.${exp}.${sig}`, NOW)).toEqual({
       valid: false,
       reason: 'bad_signature',
     });
-    expect(verifyUnsubscribeToken(SECRET, 'not-a-token', NOW)).toEqual({ valid: false, reason: 'malformed' });
+    expect(
+      await verifyUnsubscribeToken(staticSigningKeys('k1', { k1: 'another-secret-0123456789' }), token, NOW),
+    ).toEqual({ valid: false, reason: 'bad_signature' });
+    expect(await verifyUnsubscribeToken(ring, `k9.${id}.${exp}.${sig}`, NOW)).toEqual({
+      valid: false,
+      reason: 'unknown_key',
+    });
+    expect(await verifyUnsubscribeToken(ring, 'not-a-token', NOW)).toEqual({ valid: false, reason: 'malformed' });
   });
 
-  it('reject any change to a valid token', () => {
-    const token = signUnsubscribeToken(SECRET, '01JLEAD0000000000000000000', inAYear);
-    fc.assert(
-      fc.property(
+  it('stay valid across a key rotation while their key is kept, and not once it is removed', async () => {
+    const old = signUnsubscribeToken(K1, '01JLEAD', inAYear);
+    const rotated = staticSigningKeys('k2', { k1: SECRET, k2: 'the-next-key-0123456789abcdef' });
+    const fresh = signUnsubscribeToken(await rotated.active(), '01JLEAD', inAYear);
+    const retired = staticSigningKeys('k2', { k2: 'the-next-key-0123456789abcdef' });
+
+    expect(fresh.startsWith('k2.')).toBe(true);
+    expect(await verifyUnsubscribeToken(rotated, old, NOW)).toMatchObject({ valid: true, kid: 'k1' });
+    expect(await verifyUnsubscribeToken(rotated, fresh, NOW)).toMatchObject({ valid: true, kid: 'k2' });
+    expect(await verifyUnsubscribeToken(retired, old, NOW)).toEqual({ valid: false, reason: 'unknown_key' });
+  });
+
+  it('reject any change to a valid token', async () => {
+    const token = signUnsubscribeToken(K1, '01JLEAD0000000000000000000', inAYear);
+    await fc.assert(
+      fc.asyncProperty(
         fc.nat(token.length - 1),
         fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.'),
-        (i, c) => {
+        async (i, c) => {
           fc.pre(token[i] !== c);
           const changed = `${token.slice(0, i)}${c}${token.slice(i + 1)}`;
-          expect(verifyUnsubscribeToken(SECRET, changed, NOW).valid).toBe(false);
+          expect((await verifyUnsubscribeToken(ring, changed, NOW)).valid).toBe(false);
         },
       ),
       { numRuns: 500 },

@@ -96,7 +96,7 @@ function mailObject(mail: LocalMail, extraTags: Record<string, string> = {}): { 
   const region = process.env.AWS_REGION ?? 'us-east-1';
   const tags: Record<string, string[]> = {
     'ses:operation': ['SendEmail'],
-    'ses:configuration-set': [mail.configurationSet ?? 'leadloop'],
+    ...(mail.configurationSet !== undefined && { 'ses:configuration-set': [mail.configurationSet] }),
     'ses:source-ip': ['127.0.0.1'],
     'ses:from-domain': [domain],
     'ses:caller-identity': ['leadloop-local'],

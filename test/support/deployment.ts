@@ -1,0 +1,61 @@
+import { readDeployment, synthesizeTemplate, type LocalDeployment } from '../../lib/local/deployment.js';
+import type { Template } from '../../lib/local/intrinsics.js';
+import { LocalLambda, type LogLine } from '../../lib/local/lambda.js';
+
+/**
+ * The synthesized stack for tests that run what deploys: the template (synthesized once per test file) read as the
+ * local runtime reads it, on a given table, and a local Lambda invoker running its functions with their template
+ * environments plus the endpoints a test points them at.
+ */
+
+let synthesized: Template | undefined;
+
+/** The Leadloop template, synthesized once per process (about a second). */
+export function testTemplate(): Template {
+  return (synthesized ??= synthesizeTemplate().template);
+}
+
+/** The deployment as the local runtime reads it, its table named `tableName`. */
+export function testDeployment(tableName: string, opts: { apiUrl?: string } = {}): LocalDeployment {
+  const template = testTemplate();
+  const tableId = Object.keys(template.Resources).find((id) => template.Resources[id]?.Type === 'AWS::DynamoDB::Table');
+  return readDeployment(template, {
+    region: 'us-east-1',
+    apiUrl: opts.apiUrl ?? 'http://127.0.0.1:3000',
+    names: tableId ? { [tableId]: tableName } : {},
+  });
+}
+
+/** The table's properties as the template declares them (for `ensureTable`). */
+export function tableProperties(): unknown {
+  const template = testTemplate();
+  return Object.values(template.Resources).find((r) => r.Type === 'AWS::DynamoDB::Table')?.Properties;
+}
+
+/**
+ * A local Lambda invoker for the deployment's functions: DynamoDB Local of the test run (globalSetup), local
+ * credentials, quiet logs (errors are collected in `errors`), plus `environment` (other endpoints, the scaled clock).
+ */
+export function testLambda(
+  deployment: LocalDeployment,
+  environment: Record<string, string> = {},
+  opts: { timeoutOverridesMs?: Record<string, number> } = {},
+): LocalLambda & { errors: string[] } {
+  const errors: string[] = [];
+  const lambda = new LocalLambda({
+    ...opts,
+    functions: deployment.functions,
+    region: 'us-east-1',
+    baseEnvironment: {
+      AWS_ENDPOINT_URL_DYNAMODB: process.env.AWS_ENDPOINT_URL_DYNAMODB ?? '',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...environment,
+    },
+    onLog: (l: LogLine) => {
+      if (/"level":"(ERROR|CRITICAL)"/.test(l.line)) errors.push(`${l.functionName}: ${l.line}`);
+    },
+  });
+  return Object.assign(lambda, { errors });
+}
