@@ -390,8 +390,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           .slice(0, 14)}-${Date.now() % 100_000}`;
         stepFunctions.startExecution(machine.arn, name, input);
         const run = await stepFunctions.settled(name);
-        const late = skipped > 0 ? ` (${skipped} tick(s) skipped while the previous one ran)` : '';
-        log(`schedule ${s.expression}: ${machine.logicalId} ${run.status.toLowerCase()}${late}`);
+        const late = skipped > 0 ? ` (${skipped} daily tick(s) skipped while the previous one ran)` : '';
+        // Quiet when nothing changed: a sweep that finds nothing to do is not news.
+        const summary = SweepSummaryLine.safeParse(run.output);
+        if (run.status !== 'SUCCEEDED') {
+          log(`requalification sweep ${run.status.toLowerCase()}: ${run.cause ?? ''}${late}`);
+        } else if (summary.success && summary.data.counts.changed > 0) {
+          log(`requalification sweep as of ${summary.data.asOf}: ${describeCounts(summary.data.counts)}${late}`);
+        }
       },
     });
     stops.push({ name: 'scheduler', stop: () => scheduler.stop() });
