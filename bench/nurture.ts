@@ -79,7 +79,6 @@ async function main(): Promise<void> {
       leads: repo,
       clock,
       mailer: new SesMailer(sesClient),
-      publisher: { leadPromoted: async () => undefined },
       plan: DEFAULT_NURTURE_PLAN,
       mail: {
         from: 'hello@leadloop.bench',

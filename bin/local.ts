@@ -42,6 +42,7 @@ function banner(stack: LocalStack, settings: LocalSettings): string {
     `  Functions              ${Object.keys(stack.functionIds).length} from the synthesized template, each with its own environment`,
     `  Requalification        ${stack.deployment.schedules.map((s) => s.expression).join(', ')} on the simulated clock; POST ${stack.url}/_local/sweep runs one now`,
     `  SES loop-back          POST ${stack.url}/_local/ses, or npm run leadloop -- inject bounce --email a@b.com`,
+    `  Sales webhook          ${settings.salesWebhookUrl ?? 'none (set LEADLOOP_SALES_WEBHOOK_URL to receive LeadPromoted)'}`,
     '',
     `  x-api-key    ${stack.apiKey}     (POST /events)`,
     `  x-admin-key  ${stack.adminKey}   (GET /leads, /leads/{leadId}, export, DELETE)`,
@@ -82,6 +83,17 @@ async function main(): Promise<void> {
       daySeconds: settings.daySeconds,
       ...(settings.dataDir ? { dataDir: settings.dataDir } : { inMemory: true }),
       ...(settings.allowedOrigins && { allowedOrigins: settings.allowedOrigins }),
+      // The stack's own sales webhook (what `cdk deploy -c salesWebhookUrl=…` deploys), pointed at this URL.
+      ...(settings.salesWebhookUrl && {
+        context: {
+          salesWebhookUrl: settings.salesWebhookUrl,
+          ...(settings.salesWebhookAuth && {
+            salesWebhookAuthHeader: settings.salesWebhookAuth.header,
+            salesWebhookAuthSecret: 'local-sales-webhook-credential',
+          }),
+        },
+        ...(settings.salesWebhookAuth && { salesWebhookAuth: settings.salesWebhookAuth.value }),
+      }),
     });
   } catch (e) {
     if (e instanceof PortInUseError) fail(portTaken(e.port, e.setting));

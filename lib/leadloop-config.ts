@@ -28,6 +28,12 @@ export interface LeadloopConfig {
   readonly alarmEmail?: string;
   /** Context `waf`: `true` puts a WAF web ACL with a per-IP rate-based rule on the form route (default `false`). */
   readonly waf: boolean;
+  /** Context `salesWebhookUrl`: where `LeadPromoted` is POSTed (default: none; subscribe to the bus yourself). */
+  readonly salesWebhookUrl?: string;
+  /** Context `salesWebhookAuthHeader`: a header carrying the webhook's credential, e.g. `Authorization`. */
+  readonly salesWebhookAuthHeader?: string;
+  /** Context `salesWebhookAuthSecret`: the Secrets Manager secret (name or ARN) holding that header's value. */
+  readonly salesWebhookAuthSecret?: string;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -63,30 +69,66 @@ const Flag = z.union([z.boolean(), z.enum(['true', 'false']).transform((s) => s 
 /** An absolute http(s) URL, e.g. the site nurture mail links to. */
 const SiteUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://www.example.com' });
 
-const Context = z.object({
-  stage: DeploymentStage.default(CONFIG_DEFAULTS.stage),
-  allowedOrigins: OriginList.default([...CONFIG_DEFAULTS.allowedOrigins]),
-  senderEmail: Email.default(CONFIG_DEFAULTS.senderEmail),
-  destroyOnRemoval: Flag.default(CONFIG_DEFAULTS.destroyOnRemoval),
-  siteUrl: SiteUrl.optional(),
-  mailingAddress: z.string().trim().min(1, 'must not be empty').optional(),
-  alarmEmail: Email.optional(),
-  waf: Flag.default(CONFIG_DEFAULTS.waf),
-});
+const CONTEXT_KEYS = [
+  'stage',
+  'allowedOrigins',
+  'senderEmail',
+  'destroyOnRemoval',
+  'siteUrl',
+  'mailingAddress',
+  'alarmEmail',
+  'waf',
+  'salesWebhookUrl',
+  'salesWebhookAuthHeader',
+  'salesWebhookAuthSecret',
+] as const;
+
+const Context = z
+  .object({
+    stage: DeploymentStage.default(CONFIG_DEFAULTS.stage),
+    allowedOrigins: OriginList.default([...CONFIG_DEFAULTS.allowedOrigins]),
+    senderEmail: Email.default(CONFIG_DEFAULTS.senderEmail),
+    destroyOnRemoval: Flag.default(CONFIG_DEFAULTS.destroyOnRemoval),
+    siteUrl: SiteUrl.optional(),
+    mailingAddress: z.string().trim().min(1, 'must not be empty').optional(),
+    alarmEmail: Email.optional(),
+    waf: Flag.default(CONFIG_DEFAULTS.waf),
+    salesWebhookUrl: SiteUrl.optional(),
+    salesWebhookAuthHeader: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name such as Authorization')
+      .optional(),
+    salesWebhookAuthSecret: z.string().min(1, 'must name a Secrets Manager secret').optional(),
+  })
+  .refine((c) => !c.salesWebhookAuthHeader || c.salesWebhookAuthSecret, {
+    error: 'needs salesWebhookAuthSecret (the secret holding the header value)',
+    path: ['salesWebhookAuthHeader'],
+  });
 
 /** Reads and validates the Leadloop context keys of a construct tree; throws naming each bad key. */
 export function readConfig(node: Node): LeadloopConfig {
-  const raw = Object.fromEntries(Object.keys(Context.shape).map((key) => [key, node.tryGetContext(key)]));
+  const raw = Object.fromEntries(CONTEXT_KEYS.map((key) => [key, node.tryGetContext(key)]));
   const parsed = Context.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `context "${i.path.join('.')}" ${i.message}`);
     throw new Error(`Invalid Leadloop configuration: ${problems.join('; ')}`);
   }
-  const { siteUrl, mailingAddress, alarmEmail, ...rest } = parsed.data;
+  const {
+    siteUrl,
+    mailingAddress,
+    alarmEmail,
+    salesWebhookUrl,
+    salesWebhookAuthHeader,
+    salesWebhookAuthSecret,
+    ...rest
+  } = parsed.data;
   return {
     ...rest,
     siteUrl: siteUrl ?? rest.allowedOrigins[0] ?? CONFIG_DEFAULTS.siteUrl,
     ...(mailingAddress !== undefined ? { mailingAddress } : {}),
     ...(alarmEmail !== undefined ? { alarmEmail } : {}),
+    ...(salesWebhookUrl !== undefined ? { salesWebhookUrl } : {}),
+    ...(salesWebhookAuthHeader !== undefined ? { salesWebhookAuthHeader } : {}),
+    ...(salesWebhookAuthSecret !== undefined ? { salesWebhookAuthSecret } : {}),
   };
 }

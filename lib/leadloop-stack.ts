@@ -17,6 +17,7 @@ import { CaptureApi } from './capture-api.js';
 import { EngagementEvents } from './engagement-events.js';
 import { type LeadloopConfig, readConfig } from './leadloop-config.js';
 import type { LeadloopFunction, LogLevel } from './leadloop-function.js';
+import { LeadEvents } from './lead-events.js';
 import { LeadStore } from './lead-store.js';
 import { NURTURE_TASKS, NurtureWorkflows } from './nurture-workflows.js';
 import { Observability } from './observability.js';
@@ -53,6 +54,7 @@ export class LeadloopStack extends Stack {
   readonly engagement: EngagementEvents;
   readonly nurture: NurtureWorkflows;
   readonly requalification: Requalification;
+  readonly leadEvents: LeadEvents;
   readonly observability: Observability;
 
   constructor(scope: Construct, id: string, props: LeadloopStackProps = {}) {
@@ -89,7 +91,6 @@ export class LeadloopStack extends Stack {
       table,
       configurationSetName: this.engagement.configurationSetName,
       senderEmail: this.config.senderEmail,
-      eventBus,
       unsubscribeUrl: `${this.captureApi.url}unsubscribe`,
       siteUrl: this.config.siteUrl,
       mailingAddress: this.config.mailingAddress,
@@ -108,11 +109,28 @@ export class LeadloopStack extends Stack {
       logLevel,
     });
 
+    this.leadEvents = new LeadEvents(this, 'LeadEvents', {
+      table,
+      eventBus,
+      logLevel,
+      ...(this.config.salesWebhookUrl && {
+        salesWebhook: {
+          url: this.config.salesWebhookUrl,
+          ...(this.config.salesWebhookAuthHeader && { authHeader: this.config.salesWebhookAuthHeader }),
+          ...(this.config.salesWebhookAuthSecret && { authSecret: this.config.salesWebhookAuthSecret }),
+        },
+      }),
+    });
+
     this.observability = new Observability(this, 'Observability', {
       functions: this.functions(),
       deadLetterQueues: {
         'score-stream': { queue: this.scoring.deadLetterQueue },
         'ses-engagement': { queue: this.engagement.deadLetterQueue, alarm: this.engagement.deadLetterAlarm },
+        'publish-lead-events': { queue: this.leadEvents.deadLetterQueue },
+        ...(this.leadEvents.salesWebhook && {
+          'sales-webhook': { queue: this.leadEvents.salesWebhook.deadLetterQueue },
+        }),
       },
       nurtureStateMachines: this.nurture.stateMachines,
       otherStateMachines: { requalification: this.requalification.stateMachine },
@@ -168,6 +186,7 @@ export class LeadloopStack extends Stack {
       [NURTURE_TASKS.recordFailure]: this.nurture.functions.recordFailure,
       'requalify-shard': this.requalification.sweepShardFunction,
       'requalify-summary': this.requalification.summaryFunction,
+      'publish-lead-events': this.leadEvents.publishFunction,
     };
   }
 

@@ -1,6 +1,5 @@
 import { Arn, ArnFormat, CfnElement, Duration, Stack, Tags, Validations } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import type { IEventBus } from 'aws-cdk-lib/aws-events';
 import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -61,8 +60,6 @@ export interface NurtureWorkflowsProps {
   readonly configurationSetName: string;
   /** The From address; the send function may send from this address only. */
   readonly senderEmail: string;
-  /** Where `LeadPromoted` events go. */
-  readonly eventBus: IEventBus;
   /** The public `GET`/`POST /unsubscribe` route (DESIGN §8), e.g. `${api.url}unsubscribe`. */
   readonly unsubscribeUrl: string;
   /** The public site the emails link to (the landing pages). */
@@ -156,14 +153,11 @@ export class NurtureWorkflows extends Construct {
         ...(props.mailingAddress ? { NURTURE_MAILING_ADDRESS: props.mailingAddress } : {}),
       }),
       evaluate: fn('evaluate', 'Nurture: re-evaluates a lead after a wait'),
-      handoff: fn('handoff', 'Nurture: hands a promoted lead to sales (LeadPromoted)', {
-        EVENT_BUS_NAME: props.eventBus.eventBusName,
-      }),
+      handoff: fn('handoff', 'Nurture: ends the run of a lead promoted to sales'),
       recordFailure: fn('recordFailure', 'Nurture: records a failed run on the lead'),
     };
     this.grantSend(this.functions.touch, props);
     this.grantSigningKeys(this.functions.touch);
-    props.eventBus.grantPutEventsTo(this.functions.handoff);
 
     this.stateMachines = {};
     this.logGroups = {};
@@ -419,7 +413,7 @@ function trackDefinition(scope: Construct, track: Track, tasks: Tasks): IChainab
         tasks.handoff,
         track,
         'input',
-        'Publishes LeadPromoted with the lead summary and the score explanation',
+        'Ends the run: the promotion was published (LeadPromoted) when scoring made the lead an SQL',
       ),
       recordFailure,
     ),

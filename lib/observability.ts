@@ -62,6 +62,7 @@ export const LEADLOOP_METRICS = {
     ...NURTURE_DECISIONS.map((d) => `NurtureDecision_${d}`),
     'NurtureHandoffs',
     'NurtureFailures',
+    'LifecycleEventsPublished',
   ],
   sesPipeline: ['SesEventsRecorded', 'SesEventsDuplicate', 'SesRecipientsUnattributed', 'SesRecordsMalformed'],
   requalification: [

@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { scaledClock, systemClock, type Clock } from '../domain/clock.js';
 import type { NurtureMailSettings } from '../domain/nurture/nurture-tasks.js';
 import { DynamoLeadRepository } from './dynamo-lead-repository.js';
-import { EventBridgeLeadEventsPublisher } from './eventbridge-publisher.js';
+import { EventBridgeLifecyclePublisher } from './eventbridge-publisher.js';
 import { SesMailer } from './ses-mailer.js';
 import { NurtureStateMachines, SfnNurtureStarter } from './sfn-nurture-starter.js';
 import { maskingJsonReplacer } from './log-masking.js';
@@ -145,9 +145,9 @@ export const nurtureMailSettings = once((): NurtureMailSettings => {
 
 export const mailer = once(() => new SesMailer(ses()));
 
-/** `LeadPromoted` and lifecycle events go to the bus `EVENT_BUS_NAME`. */
-export const leadEventsPublisher = once(
-  () => new EventBridgeLeadEventsPublisher(eventBridge(), requiredSetting('EVENT_BUS_NAME')),
+/** Lifecycle events (`LeadStageChanged`, `LeadPromoted`) go to the bus `EVENT_BUS_NAME`. */
+export const lifecyclePublisher = once(
+  () => new EventBridgeLifecyclePublisher(eventBridge(), requiredSetting('EVENT_BUS_NAME')),
 );
 
 /** Starts and stops nurture runs: the state machines of `NURTURE_STATE_MACHINES` (track → ARN). */

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
   BatchWriteCommand,
@@ -8,11 +8,22 @@ import {
   QueryCommand,
   ScanCommand,
   TransactWriteCommand,
+  UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
+import { z } from 'zod';
 import { ConflictError } from '../domain/errors.js';
 import { Lead, StageTransition } from '../domain/lead.js';
 import { LeadEvent } from '../domain/events.js';
+import {
+  LEAD_PROMOTED,
+  LEAD_STAGE_CHANGED,
+  LeadPromoted,
+  LeadStageChanged,
+  leadEventsFor,
+  type OutboxRecord,
+} from '../domain/lead-events.js';
+import type { ClaimResult, OutboxKey } from '../domain/publish-lead-events.js';
 import type { LeadRepository } from '../domain/ports.js';
 import type { DuePage, ReviewIndex } from '../domain/sweep.js';
 import { TABLE, keys, reviewShardOf } from './table-definition.js';
@@ -42,6 +53,30 @@ function eventItem(e: LeadEvent): Item {
 
 function stageItem(leadId: string, t: StageTransition): Item {
   return { ...t, leadId, ...keys.stage(leadId, t.at, t.to), entity: 'stage' };
+}
+
+/** An outbox item as stored: validated, never cast. */
+const OutboxItem = z
+  .discriminatedUnion('type', [
+    z.object({ eventId: z.string(), type: z.literal(LEAD_STAGE_CHANGED), detail: LeadStageChanged }),
+    z.object({ eventId: z.string(), type: z.literal(LEAD_PROMOTED), detail: LeadPromoted }),
+  ])
+  .transform((r): OutboxRecord => r);
+
+/** Outbox items outlive their publication by this long (the publication log), then DynamoDB's TTL removes them. */
+const OUTBOX_RETENTION_SECONDS = 90 * 86_400;
+
+function outboxItem(leadId: string, record: OutboxRecord, createdAt: string): Item {
+  return {
+    ...keys.outbox(leadId, record.eventId),
+    entity: 'outbox',
+    leadId,
+    eventId: record.eventId,
+    type: record.type,
+    detail: record.detail,
+    createdAt,
+    [TABLE.ttlAttribute]: Math.floor(Date.parse(createdAt) / 1000) + OUTBOX_RETENTION_SECONDS,
+  };
 }
 
 /** The exclusive start key of a review-index query resuming after `position` (`<reviewAt>#<leadId>`). */
@@ -190,8 +225,13 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
     return { lead, pending, invalid };
   }
 
+  /**
+   * Also records, in the same transaction, the lifecycle events the transitions call for (`leadEventsFor`): the outbox
+   * the publisher reads from the table's stream, so an event is published once it is committed and never before.
+   */
   async commitScoring(lead: Lead, appliedEventIds: string[], transitions: StageTransition[]): Promise<void> {
     const appliedAt = new Date().toISOString();
+    const outbox = leadEventsFor(lead, transitions);
     try {
       await this.db.send(
         new TransactWriteCommand({
@@ -221,6 +261,13 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             })),
+            ...outbox.map((record) => ({
+              Put: {
+                TableName: this.tableName,
+                Item: outboxItem(lead.leadId, record, appliedAt),
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            })),
           ],
         }),
       );
@@ -231,6 +278,69 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
       }
       throw e;
     }
+  }
+
+  /** OutboxStore: claims an unpublished outbox item with a lease (a conditional update). */
+  async claimOutbox(key: OutboxKey, now: Date, leaseMs: number): Promise<ClaimResult> {
+    try {
+      const out = await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.outbox(key.leadId, key.eventId),
+          UpdateExpression: 'SET claimedUntil = :until ADD claims :one',
+          ConditionExpression:
+            'attribute_exists(pk) AND attribute_not_exists(publishedAt) AND (attribute_not_exists(claimedUntil) OR claimedUntil < :now)',
+          ExpressionAttributeValues: {
+            ':until': new Date(now.getTime() + leaseMs).toISOString(),
+            ':now': now.toISOString(),
+            ':one': 1,
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return { kind: 'claimed', record: OutboxItem.parse(out.Attributes) };
+    } catch (e) {
+      if (!(e instanceof ConditionalCheckFailedException)) throw e;
+      const { Item } = await this.db.send(
+        new GetCommand({ TableName: this.tableName, Key: keys.outbox(key.leadId, key.eventId), ConsistentRead: true }),
+      );
+      if (!Item) return { kind: 'gone' };
+      return typeof Item.publishedAt === 'string' ? { kind: 'published' } : { kind: 'in_flight' };
+    }
+  }
+
+  /** OutboxStore: marks an outbox item published. */
+  async markPublished(key: OutboxKey, at: Date): Promise<void> {
+    await this.db
+      .send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.outbox(key.leadId, key.eventId),
+          UpdateExpression: 'SET publishedAt = :at REMOVE claimedUntil',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':at': at.toISOString() },
+        }),
+      )
+      .catch((e: unknown) => {
+        // Erased meanwhile: nothing is left to mark.
+        if (!(e instanceof ConditionalCheckFailedException)) throw e;
+      });
+  }
+
+  /** OutboxStore: gives a claim up. */
+  async releaseClaim(key: OutboxKey): Promise<void> {
+    await this.db
+      .send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.outbox(key.leadId, key.eventId),
+          UpdateExpression: 'REMOVE claimedUntil',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(publishedAt)',
+        }),
+      )
+      .catch((e: unknown) => {
+        if (!(e instanceof ConditionalCheckFailedException)) throw e;
+      });
   }
 
   /** Saves a lead that only this writer changes right now, with the same optimistic version check. */

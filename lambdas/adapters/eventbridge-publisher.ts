@@ -1,34 +1,33 @@
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { RetryableError } from '../domain/nurture/errors.js';
-import { LEAD_PROMOTED_DETAIL_TYPE, LEAD_PROMOTED_SOURCE, type LeadPromoted } from '../domain/nurture/lead-promoted.js';
-import type { LeadEventsPublisher } from '../domain/nurture/ports.js';
+import { LEAD_EVENTS_SOURCE, type OutboxRecord } from '../domain/lead-events.js';
+import type { LifecyclePublisher } from '../domain/publish-lead-events.js';
 
-/** Publishes `LeadPromoted` on an EventBridge bus (source `leadloop.nurture`), for sales tools to subscribe to. */
-export class EventBridgeLeadEventsPublisher implements LeadEventsPublisher {
+/**
+ * Puts Leadloop's lifecycle events on an EventBridge bus: source `leadloop`, detail-type `LeadStageChanged` or
+ * `LeadPromoted`, the detail as documented in docs/lead-events.md. Teams wire Slack, a CRM or a warehouse to them with
+ * ordinary rules; the stack's own rule sends `LeadPromoted` to the sales webhook.
+ */
+export class EventBridgeLifecyclePublisher implements LifecyclePublisher {
   constructor(
     private readonly eventBridge: EventBridgeClient,
     private readonly eventBusName: string,
   ) {}
 
-  async leadPromoted(event: LeadPromoted): Promise<void> {
+  async publish(records: readonly OutboxRecord[]): Promise<{ failed: string[] }> {
+    if (records.length === 0) return { failed: [] };
     const out = await this.eventBridge.send(
       new PutEventsCommand({
-        Entries: [
-          {
-            EventBusName: this.eventBusName,
-            Source: LEAD_PROMOTED_SOURCE,
-            DetailType: LEAD_PROMOTED_DETAIL_TYPE,
-            Detail: JSON.stringify(event),
-            Resources: [],
-          },
-        ],
+        Entries: records.map((r) => ({
+          EventBusName: this.eventBusName,
+          Source: LEAD_EVENTS_SOURCE,
+          DetailType: r.type,
+          Detail: JSON.stringify(r.detail),
+          Resources: [],
+        })),
       }),
     );
-    if ((out.FailedEntryCount ?? 0) > 0) {
-      const entry = out.Entries?.[0];
-      throw new RetryableError(
-        `EventBridge did not take LeadPromoted: ${entry?.ErrorCode ?? 'unknown'} ${entry?.ErrorMessage ?? ''}`,
-      );
-    }
+    // Entries come back in the order they were put; a failed one has an ErrorCode.
+    const failed = (out.Entries ?? []).flatMap((e, i) => (e.ErrorCode ? [records[i]?.eventId ?? ''] : []));
+    return { failed };
   }
 }

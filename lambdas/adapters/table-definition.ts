@@ -7,6 +7,7 @@
  * | lead           | LEAD#<leadId>    | LEAD                   | gsi1 by stage, gsi2 review index        |
  * | event          | LEAD#<leadId>    | EVENT#<eventId>        | put once per eventId; `appliedAt` when scored |
  * | stage history  | LEAD#<leadId>    | STAGE#<at>#<to>        | put once per transition                 |
+ * | outbox         | LEAD#<leadId>    | OUTBOX#<eventId>       | a lifecycle event to publish, written with its transition |
  * | identity       | EMAIL#<email>    | IDENTITY               | created with the lead in one transaction |
  * | suppression    | SUPPRESS#<sha256(email)> | SUPPRESSION    | survives erasure                        |
  */
@@ -25,6 +26,7 @@ export const keys = {
   lead: (leadId: string) => ({ pk: `LEAD#${leadId}`, sk: 'LEAD' }),
   event: (leadId: string, eventId: string) => ({ pk: `LEAD#${leadId}`, sk: `EVENT#${eventId}` }),
   stage: (leadId: string, at: string, to: string) => ({ pk: `LEAD#${leadId}`, sk: `STAGE#${at}#${to}` }),
+  outbox: (leadId: string, eventId: string) => ({ pk: `LEAD#${leadId}`, sk: `OUTBOX#${eventId}` }),
   identity: (email: string) => ({ pk: `EMAIL#${email}`, sk: 'IDENTITY' }),
   suppression: (emailHash: string) => ({ pk: `SUPPRESS#${emailHash}`, sk: 'SUPPRESSION' }),
   stageIndex: (stage: string) => `STAGE#${stage}`,

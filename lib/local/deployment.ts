@@ -111,6 +111,19 @@ export interface LocalQueue {
 
 export type RuleTarget =
   | { kind: 'sqs'; id: string; queueLogicalId: string; deadLetterQueue: string | undefined }
+  | {
+      kind: 'api-destination';
+      id: string;
+      /** The destination's logical id. */
+      destination: string;
+      endpoint: string;
+      method: string;
+      /** The connection's credential header: its name, and its value when the template holds it (not a secret). */
+      authHeader: { name: string; value: string | undefined; secretReference: string | undefined } | undefined;
+      maximumRetryAttempts: number;
+      maximumEventAgeSeconds: number;
+      deadLetterQueue: string | undefined;
+    }
   | { kind: 'other'; id: string; arn: string };
 
 export interface LocalRule {
@@ -356,18 +369,49 @@ export function readDeployment(template: Template, bindings: LocalBindings): Loc
     if (p.EventPattern === undefined) continue; // scheduled rules: none in this stack (Scheduler is used)
     const targets = z
       .array(
-        z.object({ Id: z.string(), Arn: z.unknown(), DeadLetterConfig: z.object({ Arn: z.unknown() }).optional() }),
+        z.object({
+          Id: z.string(),
+          Arn: z.unknown(),
+          DeadLetterConfig: z.object({ Arn: z.unknown() }).optional(),
+          RetryPolicy: z
+            .object({ MaximumRetryAttempts: z.number().optional(), MaximumEventAgeInSeconds: z.number().optional() })
+            .optional(),
+        }),
       )
       .default([])
       .parse(p.Targets)
       .map((t): RuleTarget => {
         const target = idOf.safeParse(t.Arn);
-        if (target.success && template.Resources[target.data]?.Type === 'AWS::SQS::Queue') {
+        const deadLetterQueue = t.DeadLetterConfig ? idOf.parse(t.DeadLetterConfig.Arn) : undefined;
+        const type = target.success ? template.Resources[target.data]?.Type : undefined;
+        if (target.success && type === 'AWS::SQS::Queue') {
+          return { kind: 'sqs', id: t.Id, queueLogicalId: target.data, deadLetterQueue };
+        }
+        if (target.success && type === 'AWS::Events::ApiDestination') {
+          const dest = z
+            .object({ InvocationEndpoint: z.string(), HttpMethod: z.string(), ConnectionArn: z.unknown() })
+            .parse(template.Resources[target.data]?.Properties);
+          const connection = template.Resources[idOf.parse(dest.ConnectionArn)];
+          const apiKey = z
+            .object({ ApiKeyAuthParameters: z.object({ ApiKeyName: z.string(), ApiKeyValue: z.string() }).optional() })
+            .optional()
+            .parse(connection?.Properties?.AuthParameters)?.ApiKeyAuthParameters;
+          const dynamic = apiKey ? /^\{\{resolve:secretsmanager:([^:}]+)/.exec(apiKey.ApiKeyValue)?.[1] : undefined;
           return {
-            kind: 'sqs',
+            kind: 'api-destination',
             id: t.Id,
-            queueLogicalId: target.data,
-            deadLetterQueue: t.DeadLetterConfig ? idOf.parse(t.DeadLetterConfig.Arn) : undefined,
+            destination: target.data,
+            endpoint: dest.InvocationEndpoint,
+            method: dest.HttpMethod,
+            authHeader: apiKey && {
+              name: apiKey.ApiKeyName,
+              value: dynamic ? undefined : apiKey.ApiKeyValue,
+              secretReference: dynamic,
+            },
+            // EventBridge's defaults: 185 retries, 24 hours.
+            maximumRetryAttempts: t.RetryPolicy?.MaximumRetryAttempts ?? 185,
+            maximumEventAgeSeconds: t.RetryPolicy?.MaximumEventAgeInSeconds ?? 86_400,
+            deadLetterQueue,
           };
         }
         return { kind: 'other', id: t.Id, arn: resolver.string(t.Arn, `${id}.Targets`) };

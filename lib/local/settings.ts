@@ -15,6 +15,10 @@ export interface LocalSettings {
   dataDir: string | undefined;
   /** Origins allowed by CORS; undefined means the API's own origins. */
   allowedOrigins: string[] | undefined;
+  /** Where promotions are POSTed (the stack's sales webhook: `-c salesWebhookUrl=`). */
+  salesWebhookUrl: string | undefined;
+  /** The webhook credential: `Header-Name: value`. */
+  salesWebhookAuth: { header: string; value: string } | undefined;
 }
 
 /** The environment variable behind each port, for messages that tell the user what to change. */
@@ -75,7 +79,30 @@ export function readSettings(env: NodeJS.ProcessEnv, cwd: string = process.cwd()
           .map((o) => o.trim())
           .filter((o) => o !== '')
       : undefined,
+    salesWebhookUrl: undefined,
+    salesWebhookAuth: undefined,
   };
+  const webhook = env.LEADLOOP_SALES_WEBHOOK_URL?.trim();
+  if (webhook) {
+    let ok = false;
+    try {
+      ok = ['http:', 'https:'].includes(new URL(webhook).protocol);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new SettingsError(`LEADLOOP_SALES_WEBHOOK_URL must be an http(s) URL (got "${webhook}")`);
+    settings.salesWebhookUrl = webhook;
+  }
+  const auth = env.LEADLOOP_SALES_WEBHOOK_AUTH;
+  if (auth !== undefined && auth !== '') {
+    const m = /^([A-Za-z0-9-]{1,64}):\s*(.+)$/.exec(auth);
+    if (!m?.[1] || !m[2]) {
+      throw new SettingsError(
+        'LEADLOOP_SALES_WEBHOOK_AUTH must be "Header-Name: value", e.g. "Authorization: Bearer …"',
+      );
+    }
+    settings.salesWebhookAuth = { header: m[1], value: m[2] };
+  }
   const day = env.LEADLOOP_DAY_SECONDS;
   if (day !== undefined && day.trim() !== '') {
     const n = Number(day);

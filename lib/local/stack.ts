@@ -10,6 +10,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { scaledClock, type Clock } from '../../lambdas/domain/clock.js';
 import { SWEEP_STATES } from '../requalification.js';
+import { LEAD_EVENTS_SOURCE, LEAD_PROMOTED, LeadPromoted } from '../../lambdas/domain/lead-events.js';
+import { LocalApiDestinations } from './adapters/api-destinations.js';
 import { LocalEventBus } from './adapters/event-bus.js';
 import { LocalQueues } from './adapters/queues.js';
 import { LocalSecretsManager } from './adapters/secrets-manager.js';
@@ -76,6 +78,8 @@ export interface LocalStackOptions {
   maxConcurrency?: number;
   /** Run the template's schedules on the simulated clock (tests that drive the sweep themselves turn it off). @default true */
   schedules?: boolean;
+  /** The sales webhook's credential header value, when the template reads it from a secret. */
+  salesWebhookAuth?: string;
   /** Lines the runtime itself prints (where things listen, what failed). */
   log?: (line: string) => void;
   /** Every line a function writes. @default `log` for warnings and errors, nothing else */
@@ -108,6 +112,7 @@ export interface LocalStack {
   lambda: LocalLambda;
   stepFunctions: LocalStepFunctions;
   bus: LocalEventBus;
+  apiDestinations: LocalApiDestinations;
   queues: LocalQueues;
   secrets: LocalSecretsManager;
   ses: SesLoopback;
@@ -229,7 +234,30 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(dataDir && { file: join(dataDir, 'queues.json') }),
       log,
     });
-    const bus = new LocalEventBus({ rules: deployment.rules, queues, clock, region, account: LOCAL_ACCOUNT_ID, log });
+    const apiDestinations = new LocalApiDestinations({
+      queues,
+      log,
+      ...(options.salesWebhookAuth !== undefined && { authValue: options.salesWebhookAuth }),
+    });
+    const bus = new LocalEventBus({
+      rules: deployment.rules,
+      queues,
+      apiDestinations,
+      clock,
+      region,
+      account: LOCAL_ACCOUNT_ID,
+      log,
+    });
+    // One readable line per promotion: what sales is told, and whether the webhook took it.
+    bus.onEvent((event) => {
+      if (event.source !== LEAD_EVENTS_SOURCE || event['detail-type'] !== LEAD_PROMOTED) return;
+      const p = LeadPromoted.safeParse(event.detail);
+      if (!p.success) return;
+      const who = [p.data.lead.firstName, p.data.lead.company].filter(Boolean).join(', ') || p.data.lead.leadId;
+      log(
+        `promoted to sales: ${who} (lead ${p.data.lead.leadId}, grade ${p.data.score?.grade ?? '-'}, ${p.data.trigger.reason})`,
+      );
+    });
     const secrets = new LocalSecretsManager(deployment.secrets, dataDir ? { file: join(dataDir, 'secrets.json') } : {});
 
     // Local SES behind SES's own loop-back: the functions send through the proxy on the SES port.
@@ -322,31 +350,48 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stops.push({ name: 'HTTP API', stop: http.close });
 
     // The stream's event source mapping.
-    const [mapping, ...moreMappings] = deployment.streamMappings;
-    if (!mapping || moreMappings.length > 0) throw new Error('the local runtime expects one table stream mapping');
-    const scoreFunction = deployment.functions[mapping.functionLogicalId];
-    const poller = await startStreamPoller({
-      endpoint: dynamoDbEndpoint,
-      region,
-      credentials: LOCAL_CREDENTIALS,
-      tableName,
-      handler: async (event) => lambda.invokeOrThrow(mapping.functionLogicalId, event),
-      functionName: scoreFunction?.name ?? mapping.functionLogicalId,
-      batchSize: mapping.batchSize,
-      retryAttempts: mapping.retryAttempts,
-      filter: (record) => mapping.filters.length === 0 || mapping.filters.some((f) => matchesPattern(f, record)),
-      ...(options.pollIntervalMs !== undefined && { pollIntervalMs: options.pollIntervalMs }),
-      ...(dataDir && { checkpointFile: join(dataDir, 'stream-checkpoint.json') }),
-      ...(mapping.onFailureQueue && {
-        onDeadLetter: (entry: DeadLetter) =>
-          queues.send(
-            mapping.onFailureQueue ?? '',
-            JSON.stringify(streamFailureRecord(entry, mapping.functionLogicalId)),
+    // Each of the template's stream mappings reads the table's stream on its own, as Lambda's pollers do.
+    const pollers: StreamPoller[] = [];
+    for (const mapping of deployment.streamMappings) {
+      const fn = deployment.functions[mapping.functionLogicalId];
+      const module = fn ? moduleName(fn.handler) : mapping.functionLogicalId;
+      const started = await startStreamPoller({
+        endpoint: dynamoDbEndpoint,
+        region,
+        credentials: LOCAL_CREDENTIALS,
+        tableName,
+        handler: async (event) => lambda.invokeOrThrow(mapping.functionLogicalId, event),
+        functionName: fn?.name ?? mapping.functionLogicalId,
+        batchSize: mapping.batchSize,
+        retryAttempts: mapping.retryAttempts,
+        filter: (record) => mapping.filters.length === 0 || mapping.filters.some((f) => matchesPattern(f, record)),
+        ...(options.pollIntervalMs !== undefined && { pollIntervalMs: options.pollIntervalMs }),
+        ...(dataDir && {
+          checkpointFile: join(
+            dataDir,
+            module === 'score-stream' ? 'stream-checkpoint.json' : `stream-checkpoint-${module}.json`,
           ),
-      }),
-      log,
-    });
-    stops.push({ name: 'stream poller', stop: poller.stop });
+        }),
+        ...(mapping.onFailureQueue && {
+          onDeadLetter: (entry: DeadLetter) =>
+            queues.send(
+              mapping.onFailureQueue ?? '',
+              JSON.stringify(streamFailureRecord(entry, mapping.functionLogicalId)),
+            ),
+        }),
+        log,
+      });
+      pollers.push(started);
+      stops.push({ name: `stream poller (${module})`, stop: started.stop });
+    }
+    const poller: StreamPoller = {
+      streamArn: pollers[0]?.streamArn ?? '',
+      get deadLetters() {
+        return pollers.flatMap((p) => p.deadLetters);
+      },
+      drain: async (opts) => void (await Promise.all(pollers.map((p) => p.drain(opts)))),
+      stop: async () => void (await Promise.all(pollers.map((p) => p.stop()))),
+    };
 
     const sqsSources: SqsEventSource[] = deployment.queueMappings.map((m) =>
       startSqsEventSource({ mapping: m, queues, lambda, region, log }),
@@ -367,6 +412,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         const before = JSON.stringify([...lambda.invocations]);
         await poller.drain({ timeoutMs });
         await Promise.all(sqsSources.map((s) => s.drain({ timeoutMs })));
+        await apiDestinations.settled();
         quiet = JSON.stringify([...lambda.invocations]) === before ? quiet + 1 : 0;
       }
     };
@@ -464,6 +510,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       lambda,
       stepFunctions,
       bus,
+      apiDestinations,
       queues,
       secrets,
       ses,

@@ -32,6 +32,8 @@ describe('settings', () => {
       daySeconds: 86_400,
       dataDir: '/work/.leadloop',
       allowedOrigins: undefined,
+      salesWebhookUrl: undefined,
+      salesWebhookAuth: undefined,
     });
   });
 
@@ -47,6 +49,8 @@ describe('settings', () => {
         LEADLOOP_DAY_SECONDS: '60',
         LEADLOOP_DATA_DIR: 'data',
         ALLOWED_ORIGINS: 'https://a.example, https://b.example',
+        LEADLOOP_SALES_WEBHOOK_URL: 'https://hooks.example.com/leads',
+        LEADLOOP_SALES_WEBHOOK_AUTH: 'Authorization: Bearer s3cret',
       },
       '/work',
     );
@@ -61,6 +65,8 @@ describe('settings', () => {
     });
     expect(s.dataDir).toBe('/work/data');
     expect(s.allowedOrigins).toEqual(['https://a.example', 'https://b.example']);
+    expect(s.salesWebhookUrl).toBe('https://hooks.example.com/leads');
+    expect(s.salesWebhookAuth).toEqual({ header: 'Authorization', value: 'Bearer s3cret' });
   });
 
   it('keeps no data dir in memory', () => {
@@ -74,6 +80,8 @@ describe('settings', () => {
     expect(() => readSettings({ SES_PORT: 'x' })).toThrow(/^SES_PORT/);
     expect(() => readSettings({ LEADLOOP_DAY_SECONDS: '0' })).toThrow(/LEADLOOP_DAY_SECONDS must be a positive number/);
     expect(() => readSettings({ PORT: '8000' })).toThrow(/must differ/);
+    expect(() => readSettings({ LEADLOOP_SALES_WEBHOOK_URL: 'ftp://x' })).toThrow(/LEADLOOP_SALES_WEBHOOK_URL/);
+    expect(() => readSettings({ LEADLOOP_SALES_WEBHOOK_AUTH: 'token' })).toThrow(/Header-Name: value/);
   });
 });
 

@@ -100,7 +100,7 @@ async function mailTo(email: string) {
 describe('the synthesized stack, run as deployed', () => {
   it('reads every function, route, mapping, rule, state machine and schedule from the template', () => {
     const d = stack.deployment;
-    expect(Object.keys(d.functions)).toHaveLength(12);
+    expect(Object.keys(d.functions)).toHaveLength(13);
     expect(d.api.routes.map((r) => `${r.method} ${r.resource} ${r.auth}`).sort()).toEqual([
       'DELETE /leads/{leadId} iam',
       'GET /leads iam',
@@ -111,7 +111,7 @@ describe('the synthesized stack, run as deployed', () => {
       'POST /forms/{formId} public',
       'POST /unsubscribe public',
     ]);
-    expect(d.streamMappings).toHaveLength(1);
+    expect(d.streamMappings).toHaveLength(2);
     expect(d.queueMappings).toHaveLength(1);
     expect(d.rules.map((r) => r.targets[0]?.kind)).toEqual(['sqs']);
     expect(
@@ -194,7 +194,7 @@ describe('the synthesized stack, run as deployed', () => {
     expect(statesOf(run).at(-1)).toBe('Handed off to sales');
     expect(busEvents.filter((e) => e['detail-type'] === 'LeadPromoted')).toEqual([
       expect.objectContaining({
-        source: 'leadloop.nurture',
+        source: 'leadloop',
         detail: expect.objectContaining({ promotionId: expect.any(String) }),
       }),
     ]);

@@ -18,6 +18,7 @@ const HANDLERS = [
   'nurture-record-failure',
   'requalify-shard',
   'requalify-summary',
+  'publish-lead-events',
 ] as const;
 
 /** Every Lambda of the stack, by the handler module it runs. */
@@ -30,7 +31,7 @@ describe('LeadloopFunction (every Lambda of the stack)', () => {
     ({ stack, template } = synthLeadloop());
   });
 
-  it('the stack has exactly the twelve handler functions', () => {
+  it('the stack has exactly the thirteen handler functions', () => {
     template.resourceCountIs('AWS::Lambda::Function', HANDLERS.length);
     expect(Object.keys(functionsOf(stack)).sort()).toEqual([...HANDLERS].sort());
   });

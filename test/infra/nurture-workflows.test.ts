@@ -1,6 +1,5 @@
 import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { EventBus } from 'aws-cdk-lib/aws-events';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
@@ -12,12 +11,10 @@ import { logicalIdOf, testApp } from './synth.js';
 function build() {
   const stack = new Stack(testApp(), 'NurtureTest', { env: { account: '123456789012', region: 'eu-west-1' } });
   const { table } = new LeadStore(stack, 'LeadStore');
-  const bus = new EventBus(stack, 'Bus');
   const nurture = new NurtureWorkflows(stack, 'Nurture', {
     table,
     configurationSetName: 'leadloop-test',
     senderEmail: 'hello@news.example.com',
-    eventBus: bus,
     unsubscribeUrl: 'https://api.example.com/v1/unsubscribe',
     siteUrl: 'https://www.example.com',
   });
@@ -25,7 +22,7 @@ function build() {
   nurture.grantEnrollment(scorer);
   const unsubscribe = new LeadloopFunction(stack, 'Unsubscribe', { entry: handlerEntry('unsubscribe') });
   nurture.configureUnsubscribe(unsubscribe);
-  return { stack, nurture, bus, scorer, unsubscribe, template: Template.fromStack(stack) };
+  return { stack, nurture, scorer, unsubscribe, template: Template.fromStack(stack) };
 }
 
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
@@ -123,14 +120,10 @@ describe('NurtureWorkflows', () => {
     }
   });
 
-  it('lets only the hand-off function publish, and only to the given bus', () => {
-    const put = statementsOf(b.template, roleOf(b.nurture.functions.handoff)).filter((s) =>
-      actions(s).includes('events:PutEvents'),
-    );
-    expect(put).toEqual([expect.objectContaining({ Resource: { 'Fn::GetAtt': [logicalIdOf(b.bus), 'Arn'] } })]);
-    expect(statementsOf(b.template, roleOf(b.nurture.functions.touch)).flatMap(actions)).not.toContain(
-      'events:PutEvents',
-    );
+  it('publishes nothing itself: promotions are published from the scoring commit (LeadEvents)', () => {
+    for (const fn of Object.values(b.nurture.functions)) {
+      expect(statementsOf(b.template, roleOf(fn)).flatMap(actions)).not.toContain('events:PutEvents');
+    }
   });
 
   it('lets the enrolling function start and stop runs of these state machines only, and tells it their ARNs', () => {

@@ -142,7 +142,7 @@ describe('Observability: the dashboard', () => {
         .map((m) => m[3])
         .sort(),
     ).toEqual(
-      [stack.scoring.deadLetterQueue, stack.engagement.deadLetterQueue]
+      [stack.scoring.deadLetterQueue, stack.engagement.deadLetterQueue, stack.leadEvents.deadLetterQueue]
         .map((q) => `<${logicalIdOf(q)}.QueueName>`)
         .sort(),
     );
@@ -171,7 +171,7 @@ describe('Observability: alarms, all to the alarm topic', () => {
 
   it('on the errors and the throttles of each function', () => {
     const functions = Object.values(stack.functions());
-    expect(functions).toHaveLength(12);
+    expect(functions).toHaveLength(13);
     for (const fn of functions) {
       for (const metric of ['Errors', 'Throttles']) {
         const alarms = alarmsWhere({
@@ -221,7 +221,7 @@ describe('Observability: alarms, all to the alarm topic', () => {
 
   it('every alarm of the stack notifies the topic when it fires and when it recovers', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(2 + 12 * 2 + 4 * 2 + 2);
+    expect(alarms).toHaveLength(3 + 13 * 2 + 4 * 2 + 2);
     for (const alarm of alarms) {
       expect(alarm['Properties']).toMatchObject({ AlarmActions: [alarmTopic()], OKActions: [alarmTopic()] });
     }

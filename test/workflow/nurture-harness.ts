@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { fixedClock, scaledClock, type Clock } from '../../lambdas/domain/clock.js';
 import { newLead, type Lead } from '../../lambdas/domain/lead.js';
 import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
-import type { LeadPromoted } from '../../lambdas/domain/nurture/lead-promoted.js';
+import { LEAD_PROMOTED, LeadPromoted } from '../../lambdas/domain/lead-events.js';
 import type { NurtureDeps } from '../../lambdas/domain/nurture/nurture-tasks.js';
 import type { Mailer } from '../../lambdas/domain/nurture/ports.js';
 import { staticSigningKeys, type SigningKeys } from '../../lambdas/domain/nurture/unsubscribe-token.js';
@@ -89,7 +89,8 @@ export interface Harness {
   deps: NurtureDeps;
   runner: LocalStepFunctions;
   ses: LocalSes;
-  published: LeadPromoted[];
+  /** The promotions recorded for a lead (its outbox), oldest first. */
+  promotions(leadId: string): Promise<LeadPromoted[]>;
   repo: ReturnType<typeof testRepository>['repo'];
   signingKeys: SigningKeys;
   /** Set per test: what happens "during" a wait (before the next task runs). */
@@ -143,7 +144,6 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
         },
       }
     : fixed;
-  const published: LeadPromoted[] = [];
   const signingKeys = staticSigningKeys('k1', { k1: UNSUBSCRIBE_SECRET });
   const sesMailer = new SesMailer(client);
   let mailerOverride: Mailer | undefined;
@@ -151,7 +151,6 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
     leads: repo,
     clock,
     mailer: { send: (email) => (mailerOverride ?? sesMailer).send(email) },
-    publisher: { leadPromoted: async (e) => void published.push(e) },
     plan: DEFAULT_NURTURE_PLAN,
     mail: {
       from: 'hello@leadloop.test',
@@ -185,7 +184,12 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
   const harness: Harness = {
     clock,
     ses,
-    published,
+    async promotions(leadId) {
+      const items = await repo.partitionItems(leadId);
+      return items
+        .filter((i) => String(i.sk).startsWith('OUTBOX#') && i.type === LEAD_PROMOTED)
+        .map((i) => LeadPromoted.parse(i.detail));
+    },
     repo,
     signingKeys,
     deps,

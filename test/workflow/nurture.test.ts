@@ -28,7 +28,6 @@ afterAll(async () => h?.stop());
 beforeEach(() => {
   h.onWait = undefined;
   h.mailerOverride = undefined;
-  h.published.length = 0;
   // A Monday, 15:00 UTC: inside the send window of a lead in UTC.
   h.clock.set('2026-03-02T15:00:00.000Z');
 });
@@ -173,8 +172,10 @@ describe('a nurture run', () => {
       'Handed off to sales',
     ]);
     expect(await h.mailTo(lead.email)).toHaveLength(1);
-    expect(h.published).toHaveLength(1);
-    const promoted = h.published[0];
+    // Published once, from the commit that made it an SQL: the run's hand-off publishes nothing again.
+    const promotions = await h.promotions(lead.leadId);
+    expect(promotions).toHaveLength(1);
+    const promoted = promotions[0];
     expect(promoted).toMatchObject({
       lead: { leadId: lead.leadId, email: lead.email, stage: 'sql', company: 'Analytical & Co' },
       score: { total: 55, grade: 'C' },

@@ -2,14 +2,13 @@ import { v5 as uuidv5 } from 'uuid';
 import type { Clock } from '../clock.js';
 import { DAY_MS } from '../clock.js';
 import { assertNever, ConflictError } from '../errors.js';
-import type { LeadEvent } from '../events.js';
 import type { Lead, NurtureState, StageTransition } from '../lead.js';
 import type { LeadRepository } from '../ports.js';
 import { ceilToSecond, touchEligibility } from './eligibility.js';
 import { reevaluate, trackStanding, type NurtureDecision } from './evaluation.js';
 import { RetryableError, MailRejectedError } from './errors.js';
-import { leadPromoted } from './lead-promoted.js';
-import type { LeadEventsPublisher, Mailer } from './ports.js';
+import { HANDOFF_STAGES, promotionIdFor } from '../lead-events.js';
+import type { Mailer } from './ports.js';
 import type { EvaluateResult, HandoffResult, NurtureTaskInput, RecordFailureInput, TouchResult } from './steps.js';
 import { templateDataFor } from './template-data.js';
 import { touchAt, trackById, type NurturePlan } from './tracks.js';
@@ -22,9 +21,6 @@ export const NURTURE_ID_NAMESPACE = '5b0c8f0e-2f7c-4f57-9d0b-7c1c8e9a4d21';
 /** The id of the `email_sent` event of a run's touch: the same on every retry, so a touch is recorded (and sent) once. */
 export const sentEventId = (executionName: string, touch: number): string =>
   uuidv5(`email_sent#${executionName}#${touch}`, NURTURE_ID_NAMESPACE);
-
-/** The id of a run's hand-off, carried by `LeadPromoted` as `promotionId`. */
-export const promotionId = (executionName: string): string => uuidv5(`handoff#${executionName}`, NURTURE_ID_NAMESPACE);
 
 /** How nurture mail is addressed and signed. */
 export interface NurtureMailSettings {
@@ -65,13 +61,8 @@ export interface EvaluateDeps extends NurtureCoreDeps {
   markUnresponsive: (lead: Lead, now: Date) => { lead: Lead; transitions: StageTransition[] };
 }
 
-/** "Hand off to sales" also publishes. */
-export interface HandoffDeps extends NurtureCoreDeps {
-  publisher: LeadEventsPublisher;
-}
-
 /** Everything any task needs (what a test harness builds once for all of them). */
-export type NurtureDeps = TouchDeps & EvaluateDeps & HandoffDeps;
+export type NurtureDeps = TouchDeps & EvaluateDeps;
 
 const iso = (d: Date): string => d.toISOString();
 /** Second-precise RFC 3339 (`2026-03-02T09:00:00Z`), as Step Functions wants wait timestamps. */
@@ -79,9 +70,6 @@ const isoSeconds = (d: Date): string =>
   ceilToSecond(d)
     .toISOString()
     .replace(/\.\d{3}Z$/, 'Z');
-
-const sendsOf = (events: readonly LeadEvent[], executionName: string): LeadEvent[] =>
-  events.filter((e) => e.type === 'email_sent' && e.properties.executionName === executionName);
 
 /**
  * Re-reads the lead and writes `change(lead)` with the optimistic version check, retrying lost races. `change`
@@ -319,23 +307,16 @@ export async function evaluateLead(deps: EvaluateDeps, input: NurtureTaskInput):
   return { ...input, decision };
 }
 
-/** "Hand off to sales": publishes `LeadPromoted` with the lead summary and score explanation, and ends the run. */
-export async function handOffToSales(deps: HandoffDeps, input: NurtureTaskInput): Promise<HandoffResult> {
-  const id = promotionId(input.executionName);
+/**
+ * "Hand off to sales": the promotion itself was recorded and published when scoring moved the lead into the hand-off
+ * stage (the outbox of that commit, `leadEventsFor`), whoever caused it; the run publishes nothing again. It records
+ * that the run ended and answers the promotion's id, for the console's execution history.
+ */
+export async function handOffToSales(deps: NurtureCoreDeps, input: NurtureTaskInput): Promise<HandoffResult> {
   const lead = await deps.leads.getLead(input.leadId);
-  if (!lead) return { ...input, promotionId: id };
-  const events = await deps.leads.listEvents(input.leadId);
-  await deps.publisher.leadPromoted(
-    leadPromoted(lead, {
-      promotionId: id,
-      at: deps.clock.now(),
-      track: input.track,
-      executionName: input.executionName,
-      touchesSent: sendsOf(events, input.executionName).length,
-    }),
-  );
-  await finishRun(deps, input, 'completed');
-  return { ...input, promotionId: id };
+  const promoted = lead !== undefined && HANDOFF_STAGES.includes(lead.stage);
+  if (lead) await finishRun(deps, input, 'completed');
+  return { ...input, promotionId: promoted ? promotionIdFor(lead.leadId, lead.stageChangedAt) : null };
 }
 
 /** "Record failure": a step failed for good; the run ends and the lead's nurture state says so. */

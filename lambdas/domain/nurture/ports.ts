@@ -1,4 +1,3 @@
-import type { LeadPromoted } from './lead-promoted.js';
 import type { NurtureRun } from './enrollment.js';
 import type { TemplateData } from './template-data.js';
 
@@ -23,12 +22,6 @@ export interface OutgoingEmail {
  */
 export interface Mailer {
   send(email: OutgoingEmail): Promise<{ messageId: string }>;
-}
-
-/** Tells the world about lead lifecycle moments (adapters/eventbridge-publisher). */
-export interface LeadEventsPublisher {
-  /** A lead nurture promoted to sales, with the reasons. Throws `RetryableError` if it could not be published. */
-  leadPromoted(event: LeadPromoted): Promise<void>;
 }
 
 /** What a nurture run starts with: the state machine's execution input. */

@@ -48,7 +48,8 @@ export interface EvaluateResult extends NurtureTaskInput {
 }
 
 export interface HandoffResult extends NurtureTaskInput {
-  promotionId: string;
+  /** The promotion sales received (null if the lead left the hand-off stage before this step ran). */
+  promotionId: string | null;
 }
 
 /** Input of "Record failure": any state's input with the caught error at `$.error`. */

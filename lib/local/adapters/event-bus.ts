@@ -4,14 +4,15 @@ import type { Clock } from '../../../lambdas/domain/clock.js';
 import { AwsApiError, type LocalAwsService } from '../aws-endpoint.js';
 import type { LocalRule } from '../deployment.js';
 import { matchesPattern } from '../event-pattern.js';
+import type { LocalApiDestinations } from './api-destinations.js';
 import type { LocalQueues } from './queues.js';
 
 /**
  * EventBridge, locally: `PutEvents` (the API the functions and the SES loop-back publish with) builds each event's
  * envelope as EventBridge does and delivers it to every target of every enabled rule of the template whose pattern
- * matches, on that event's bus. SQS targets are sent to the local queues (what the SES engagement rule does); other
- * target kinds register themselves with `addTarget` (the sales webhook's API destination). Every event put is also
- * handed to the `onEvent` listeners (the local console and log lines read them).
+ * matches, on that event's bus. SQS targets are sent to the local queues (what the SES engagement rule does), API
+ * destinations are delivered by `apiDestinations` (the sales webhook). Every event put is also handed to the `onEvent`
+ * listeners (the local console and log lines read them).
  */
 
 export interface BusEvent {
@@ -25,9 +26,6 @@ export interface BusEvent {
   resources: string[];
   detail: unknown;
 }
-
-/** Delivers a matched event to a target kind the bus does not know itself. */
-export type TargetDelivery = (event: BusEvent, rule: LocalRule) => Promise<void> | void;
 
 const PutEventsRequest = z.object({
   Entries: z
@@ -53,25 +51,19 @@ const busName = (nameOrArn: string | undefined): string => {
 };
 
 export class LocalEventBus {
-  private readonly targets = new Map<string, TargetDelivery>();
   private readonly listeners = new Set<(event: BusEvent, bus: string) => void>();
 
   constructor(
     private readonly opts: {
       rules: readonly LocalRule[];
       queues: LocalQueues;
+      apiDestinations?: LocalApiDestinations;
       clock: Clock;
       region: string;
       account: string;
       log: (line: string) => void;
     },
   ) {}
-
-  /** Routes matched events for a target ARN to `deliver` (target kinds other than SQS). */
-  addTarget(arn: string, deliver: TargetDelivery): () => void {
-    this.targets.set(arn, deliver);
-    return () => this.targets.delete(arn);
-  }
 
   /** Calls `listener` with every event put on any bus. */
   onEvent(listener: (event: BusEvent, bus: string) => void): () => void {
@@ -106,11 +98,10 @@ export class LocalEventBus {
       for (const target of rule.targets) {
         try {
           if (target.kind === 'sqs') this.opts.queues.send(target.queueLogicalId, JSON.stringify(event));
-          else {
-            const deliver = this.targets.get(target.arn);
-            if (deliver) await deliver(event, rule);
-            else this.opts.log(`event bus: rule ${rule.logicalId} target ${target.arn} does not run locally`);
-          }
+          else if (target.kind === 'api-destination' && this.opts.apiDestinations) {
+            const ruleArn = `arn:aws:events:${this.opts.region}:${this.opts.account}:rule/${rule.logicalId}`;
+            this.opts.apiDestinations.deliver(event, target, ruleArn);
+          } else this.opts.log(`event bus: rule ${rule.logicalId} target ${target.id} does not run locally`);
         } catch (e) {
           this.opts.log(
             `event bus: delivery to ${target.id} of ${rule.logicalId} failed: ${e instanceof Error ? e.message : String(e)}`,
