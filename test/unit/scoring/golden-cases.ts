@@ -44,6 +44,8 @@ export interface GoldenCase {
   steps: Step[];
   /** Per step: the first 16 hex digits of the SHA-256 of the step's canonical result. */
   digests: string[];
+  /** Per step: the same of the result's plain JSON text, so the order of keys is pinned too. */
+  jsonDigests: string[];
   /** The last step's full result, canonical (for a readable diff when a digest differs). */
   final: unknown;
 }
@@ -437,8 +439,9 @@ export function canonical(value: unknown): string {
   return `{${entries.join(',')}}`;
 }
 
-export const digest = (value: unknown): string =>
-  createHash('sha256').update(canonical(value)).digest('hex').slice(0, 16);
+const sha = (text: string): string => createHash('sha256').update(text).digest('hex').slice(0, 16);
+export const digest = (value: unknown): string => sha(canonical(value));
+export const jsonDigest = (value: unknown): string => sha(JSON.stringify(value));
 
 export function readGolden(): { golden: Golden; models: Record<string, ScoringModel> } {
   const golden = JSON.parse(readFileSync(GOLDEN_PATH, 'utf8')) as Golden;
@@ -450,7 +453,14 @@ function writeGolden(): void {
   const models = goldenModels();
   const cases: GoldenCase[] = caseInputs().map(({ name, lead, steps }) => {
     const results = runSteps(lead, steps, models);
-    return { name, lead, steps, digests: results.map(digest), final: JSON.parse(canonical(results.at(-1))) };
+    return {
+      name,
+      lead,
+      steps,
+      digests: results.map(digest),
+      jsonDigests: results.map(jsonDigest),
+      final: JSON.parse(canonical(results.at(-1))),
+    };
   });
   const golden: Golden = { models, cases };
   writeFileSync(GOLDEN_PATH, `${JSON.stringify(golden)}\n`);

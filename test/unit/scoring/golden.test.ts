@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { canonical, digest, readGolden, runSteps } from './golden-cases.js';
+import { canonical, digest, jsonDigest, readGolden, runSteps } from './golden-cases.js';
 
 /**
  * Scoring results pinned bit for bit (test/fixtures/scoring/golden.json, written by golden-cases.ts): every step of
  * every case — whole histories, one event per call, random batches, model changes, sweeps — must give exactly the
- * result it gave when the fixture was written. Inputs are frozen, so a scoring run that writes to them fails too.
+ * result it gave when the fixture was written, down to the order of keys. Inputs are frozen, so a scoring run that
+ * writes to them fails too.
  */
 const { golden, models } = readGolden();
 
@@ -33,5 +34,7 @@ describe('golden scoring results', () => {
     }
     expect(JSON.parse(canonical(results.at(-1)))).toEqual(c.final);
     expect(digests).toEqual(c.digests);
+    // Same values in the same key order: the stored and serialized lead is the same text.
+    expect(results.map(jsonDigest)).toEqual(c.jsonDigests);
   });
 });
