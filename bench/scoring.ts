@@ -121,6 +121,53 @@ function scoreOneByOne(now: Date) {
   };
 }
 
+/** A probe event `days` after `atMs`: what typically comes next in a nurtured lead's log. */
+function probe(leadId: string, atMs: number, i: number): LeadEvent {
+  const kinds: [EventType, EventProperties][] = [
+    ['email_sent', {}],
+    ['email_delivered', {}],
+    ['email_opened', {}],
+    ['page_viewed', { url: 'https://x.io/pricing' }],
+    ['email_clicked', { link: 'https://x.io/blog' }],
+  ];
+  const [type, properties] = kinds[i % kinds.length] ?? ['email_opened', {}];
+  const at = new Date(atMs + (i + 1) * 0.25 * DAY_MS).toISOString();
+  return { eventId: `${leadId}-probe-${i}`, leadId, type, occurredAt: at, receivedAt: at, source: 'api', properties };
+}
+
+interface Prior {
+  lead: Lead;
+  probes: LeadEvent[];
+}
+
+/** Leads scored from their first `prior` events, each with the same five probe events to apply next. */
+function leadsWithPrior(prior: number, count: number): Prior[] {
+  const rnd = random(7);
+  const weeks = Math.ceil(prior / 2.5) + 4;
+  return Array.from({ length: count }, (_, i) => {
+    const { lead, events } = history(10_000 + i, weeks, rnd);
+    const before = events.slice(0, prior);
+    const lastMs = Math.max(...before.map((e) => Date.parse(e.occurredAt)));
+    const scored = applyEvents(lead, before, defaultModel, new Date(lastMs)).lead;
+    return { lead: scored, probes: Array.from({ length: 5 }, (_, k) => probe(lead.leadId, lastMs, k)) };
+  });
+}
+
+/** Nanoseconds per call of applying one probe event to a lead with prior events (the lead is not modified). */
+function costPerCall(leads: readonly Prior[], seconds: number): number {
+  let calls = 0;
+  const started = performance.now();
+  let elapsed = 0;
+  do {
+    for (const { lead, probes } of leads) {
+      for (const event of probes) applyEvents(lead, [event], defaultModel, new Date(event.occurredAt));
+      calls += probes.length;
+    }
+    elapsed = performance.now() - started;
+  } while (elapsed < seconds * 1000);
+  return (elapsed * 1e6) / calls;
+}
+
 export function main(args: readonly string[] = process.argv.slice(2)): void {
   const leads = Number(args[0] ?? 500);
   const seconds = Number(args[1] ?? 2);
@@ -138,14 +185,31 @@ export function main(args: readonly string[] = process.argv.slice(2)): void {
   const oneByOne = measure(histories, seconds, scoreOneByOne(now));
 
   const rate = (n: number): string => `${Math.round(n).toLocaleString('en-US').padStart(12)} events/s`;
+  const ratio = (n: number, goal: string): string => `${(n / baseline).toFixed(3)}x baseline   (goal ${goal})`;
   console.log(`scoring benchmark: ${leads} leads, ${total} events (${(total / leads).toFixed(1)} per lead), one core`);
   console.log(`  baseline (sort + walk)          ${rate(baseline)}`);
-  console.log(
-    `  applyEvents, whole history      ${rate(atOnce)}   baseline/scoring ${(baseline / atOnce).toFixed(1)}x`,
-  );
-  console.log(
-    `  applyEvents, one event per call ${rate(oneByOne)}   baseline/scoring ${(baseline / oneByOne).toFixed(1)}x`,
-  );
+  console.log(`  applyEvents, whole history      ${rate(atOnce)}   ${ratio(atOnce, '>= 0.25x')}`);
+  console.log(`  applyEvents, one event per call ${rate(oneByOne)}   ${ratio(oneByOne, '>= 0.10x')}`);
+
+  // One more event on a lead that already has N events: the cost should not grow with N. Leads are scored from
+  // their first N events; the same five kinds of next event are applied to each (fresh from the stored lead).
+  const priors = [10, 100, 500, 2000];
+  const sets = priors.map((prior) => leadsWithPrior(prior, 40));
+  sets.forEach((set) => costPerCall(set, 0.2));
+  const costs = priors.map(() => 0);
+  for (let rep = 0; rep < 3; rep++)
+    sets.forEach((set, i) => (costs[i] = (costs[i] ?? 0) + costPerCall(set, seconds / 4)));
+  const kept = (set: readonly Prior[]): number =>
+    set.reduce((n, { lead }) => n + (lead.scores?.contributions.length ?? 0), 0) / set.length;
+  priors.forEach((prior, i) => {
+    const ns = (costs[i] ?? 0) / 3;
+    const vs10 = ns / ((costs[0] ?? 1) / 3);
+    const set = sets[i] ?? [];
+    console.log(
+      `  one event after ${String(prior).padStart(4)} prior      ${(ns / 1000).toFixed(2).padStart(8)} µs per call   ` +
+        `${vs10.toFixed(2)}x the cost after 10${prior === 2000 ? '   (goal <= 2x)' : ''}   (${kept(set).toFixed(1)} contributions kept)`,
+    );
+  });
 
   // The model preview (`leadloop simulate`) replays every lead twice (current and candidate model): time per 10,000
   // leads of this shape, against replaying them once under one model as the in-run baseline.
