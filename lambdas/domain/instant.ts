@@ -125,7 +125,10 @@ const ones = (n: number): number => ZERO + (n % 10);
 /** The date of a day number; consecutive instants mostly fall on one day, so the last one is kept. */
 let lastDate = { days: NaN, year: 0, month: 0, day: 0 };
 function dateOf(days: number): { year: number; month: number; day: number } {
-  if (lastDate.days !== days) lastDate = { days, ...civilFromDays(days) };
+  if (lastDate.days !== days) {
+    const { year, month, day } = civilFromDays(days);
+    lastDate = { days, year, month, day };
+  }
   return lastDate;
 }
 

@@ -285,20 +285,22 @@ export function nextTimedCheck(
   withDormancy: boolean,
 ): TimedCheck | undefined {
   const { lead, model: m } = state;
-  let due: TimedCheck | undefined;
-  const consider = (kind: TimedCheck['kind'], atMs: number): void => {
-    if (atMs <= untilMs && (due === undefined || atMs < due.atMs)) due = { kind, atMs };
-  };
+  let kind: TimedCheck['kind'] | undefined;
+  let atMs = untilMs;
   if (lead.stage === 'mql') {
     const crossing = decayCrossing(state.value, state.valueAtMs, m.model.thresholds.mql.engagement, m.halfLifeMs);
-    if (crossing !== undefined) consider('decay', Math.max(crossing, afterMs));
+    const decayMs = crossing === undefined ? NaN : Math.max(crossing, afterMs);
+    if (decayMs <= atMs) [kind, atMs] = ['decay', decayMs];
   }
   if (isCoolingOff(lead)) {
     const endMs = lead.stageChangedAtMs + m.coolOffMs;
-    if (endMs > afterMs) consider('cool_off', endMs);
+    if (endMs > afterMs && (kind === undefined ? endMs <= atMs : endMs < atMs)) [kind, atMs] = ['cool_off', endMs];
   }
-  if (withDormancy && isFunnelStage(lead.stage)) consider('dormancy', dormancyAt(lead, m));
-  return due;
+  if (withDormancy && isFunnelStage(lead.stage)) {
+    const dormantMs = dormancyAt(lead, m);
+    if (kind === undefined ? dormantMs <= atMs : dormantMs < atMs) [kind, atMs] = ['dormancy', dormantMs];
+  }
+  return kind === undefined ? undefined : { kind, atMs };
 }
 
 /** The decision of a decay or dormancy check (a cool-off check re-runs {@link decideStage} instead). */

@@ -17,7 +17,7 @@ import {
   type TimedCheck,
 } from '../lifecycle.js';
 import { compile, type CompiledModel } from './compile.js';
-import { LeadDraft } from './draft.js';
+import { LeadDraft, copyOf } from './draft.js';
 import { applyEventEffects } from './effects.js';
 import {
   awardWithinCap,
@@ -105,6 +105,8 @@ interface Run {
   readonly added: Contribution[];
   readonly addedAtMs: number[];
   readonly transitions: StageTransition[];
+  /** What the stage rules are shown, filled in afresh for each decision (they keep nothing of it). */
+  readonly context: { -readonly [K in keyof StageContext]: StageContext[K] };
 }
 
 function startRun(before: Lead, m: CompiledModel, dormancy: boolean): Run {
@@ -113,11 +115,12 @@ function startRun(before: Lead, m: CompiledModel, dormancy: boolean): Run {
   const lead = new LeadDraft(before);
   lead.profileEvidence = hasProfileEvidence(lead, m);
   const lastHighIntentAt = scores?.lastHighIntentAt;
+  const fit = scoreFit(lead, m.fit);
   return {
     model: m,
     lead,
     dormancy,
-    fit: scoreFit(lead, m.fit),
+    fit,
     value: scores?.engagement ?? 0,
     valueAtMs: atMs,
     startMs: atMs,
@@ -128,6 +131,7 @@ function startRun(before: Lead, m: CompiledModel, dormancy: boolean): Run {
     added: [],
     addedAtMs: [],
     transitions: [],
+    context: { lead, fit, engagement: 0, lastHighIntentMs: undefined, atMs, event: undefined, model: m },
   };
 }
 
@@ -263,15 +267,13 @@ function markLeadSince(run: Run, event: LeadEvent, atMs: number): void {
 }
 
 function contextAt(run: Run, atMs: number, event: LeadEvent | undefined): StageContext {
-  return {
-    lead: run.lead,
-    fit: run.fit,
-    engagement: decayed(run.value, atMs - run.valueAtMs, run.model.halfLifeMs),
-    lastHighIntentMs: run.lastHighIntentMs,
-    atMs,
-    event,
-    model: run.model,
-  };
+  const context = run.context;
+  context.fit = run.fit;
+  context.engagement = decayed(run.value, atMs - run.valueAtMs, run.model.halfLifeMs);
+  context.lastHighIntentMs = run.lastHighIntentMs;
+  context.atMs = atMs;
+  context.event = event;
+  return context;
 }
 
 /**
@@ -300,16 +302,15 @@ function finish(run: Run, nowMs: number): ScoringResult {
   const engagement = decayed(run.value, scoredAtMs - run.valueAtMs, m.halfLifeMs);
   const lastHighIntentAt =
     run.lastHighIntentAt ?? (run.lastHighIntentMs === undefined ? undefined : formatInstant(run.lastHighIntentMs));
-  const scores: Scores = {
-    fit: run.fit.score,
-    engagement,
-    total: run.fit.score + engagement,
-    grade: run.fit.grade,
-    contributions: [...fitContributions(run.fit), ...significantEngagement(run, scoredAtMs)],
-    scoredAt: formatInstant(scoredAtMs),
-    ...(lastHighIntentAt !== undefined && { lastHighIntentAt }),
-    caps: run.caps.toStored(),
-  };
+  const fit = run.fit;
+  const contributions = [...fitContributions(fit), ...significantEngagement(run, scoredAtMs)];
+  const scoredAt = formatInstant(scoredAtMs);
+  const caps = run.caps.toStored();
+  const total = fit.score + engagement;
+  const scores: Scores =
+    lastHighIntentAt === undefined
+      ? { fit: fit.score, engagement, total, grade: fit.grade, contributions, scoredAt, caps }
+      : { fit: fit.score, engagement, total, grade: fit.grade, contributions, scoredAt, lastHighIntentAt, caps };
   const reviewAt = nextReviewAt(run.lead, { engagement, scoredAtMs: storedInstant(scoredAtMs) }, m, nowMs);
   return { lead: run.lead.toLead(scores, reviewAt), transitions: run.transitions };
 }
@@ -331,13 +332,14 @@ function significantEngagement(run: Run, scoredAtMs: number): Contribution[] {
   }
   const stored = ranked.size;
   run.added.forEach((c, i) => ranked.add(c, run.addedAtMs[i] ?? scoredAtMs));
-  return ranked
-    .order(stored)
-    .slice(0, run.model.model.engagement.maxContributions)
-    .map((i) => {
-      const c = ranked.contributions[i] as Contribution;
-      return withDecayedPoints(c, decayedPoints(c.points, scoredAtMs - ranked.atMs(i), h));
-    });
+  const order = ranked.order(stored);
+  const kept: Contribution[] = [];
+  for (let k = 0; k < order.length && k < run.model.model.engagement.maxContributions; k++) {
+    const i = order[k] ?? 0;
+    const c = ranked.contributions[i] as Contribution;
+    kept.push(withDecayedPoints(c, decayedPoints(c.points, scoredAtMs - ranked.atMs(i), h)));
+  }
+  return kept;
 }
 
 /** Contributions with their instants and weights, ranked most significant first. */
@@ -381,29 +383,31 @@ class Ranking {
    * is that same order (the comparison is a total preorder when no weight is NaN; else everything is sorted).
    */
   order(stored: number): number[] {
-    const all = this.contributions.map((_, i) => i);
     const cmp = (a: number, b: number): number => this.compare(a, b);
+    const n = this.contributions.length;
     let sorted = this.#comparable;
     for (let i = 1; sorted && i < stored; i++) sorted = cmp(i - 1, i) <= 0;
-    if (!sorted) return all.sort(cmp);
-    const added = all.slice(stored).sort(cmp);
+    if (!sorted) return Array.from({ length: n }, (_, i) => i).sort(cmp);
+    const added = Array.from({ length: n - stored }, (_, i) => stored + i);
+    if (added.length > 1) added.sort(cmp);
     const merged: number[] = [];
     let s = 0;
-    let a = 0;
-    while (s < stored || a < added.length) {
-      const next = added[a];
-      if (s < stored && (next === undefined || cmp(s, next) <= 0)) merged.push(s++);
-      else if (next !== undefined) merged.push((a++, next));
+    for (const next of added) {
+      while (s < stored && cmp(s, next) <= 0) merged.push(s++);
+      merged.push(next);
     }
+    while (s < stored) merged.push(s++);
     return merged;
   }
 }
 
 /**
- * `{ ...c, decayedPoints }`, as a literal when `c` has the keys of a contribution in the order a scoring run or the
- * `Lead` schema writes them (a spread costs several times more; the keys and their order come out the same).
+ * `{ ...c, decayedPoints }`: `c` itself when it already says so, else a literal when `c` has the keys of a
+ * contribution in the order a scoring run or the `Lead` schema writes them (a spread costs several times more;
+ * the keys and their order come out the same).
  */
 function withDecayedPoints(c: Contribution, decayedPoints: number): Contribution {
+  if (Object.is(c.decayedPoints, decayedPoints) && Object.hasOwn(c, 'decayedPoints')) return c;
   const { ruleId, kind, label, points, intent, at, eventId } = c;
   switch (layoutOf(c)) {
     case 'run':
@@ -456,7 +460,7 @@ class CapState {
   /** The windows to store: the same object when no window changed. */
   toStored(): CapWindows {
     if (this.#changed.length === 0) return this.stored;
-    const caps = { ...this.stored };
+    const caps = copyOf(this.stored);
     for (const ruleId of this.#changed) {
       const usage = this.#usage?.get(ruleId);
       if (usage) caps[ruleId] = { windowStart: formatInstant(usage.windowStartMs), points: usage.points };

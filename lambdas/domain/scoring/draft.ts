@@ -80,22 +80,22 @@ export class LeadDraft {
   }
 
   writableProfile(): Profile {
-    if (this.#own(BIT.profile)) this.profile = { ...this.profile };
+    if (this.#own(BIT.profile)) this.profile = copyOf(this.profile);
     return this.profile;
   }
 
   writableBant(): Bant {
-    if (this.#own(BIT.bant)) this.bant = { ...this.bant };
+    if (this.#own(BIT.bant)) this.bant = copyOf(this.bant);
     return this.bant;
   }
 
   writableAttribution(): Attribution {
-    if (this.#own(BIT.attribution)) this.attribution = { ...this.attribution };
+    if (this.#own(BIT.attribution)) this.attribution = copyOf(this.attribution);
     return this.attribution;
   }
 
   writableSuppression(): Suppression {
-    if (this.#own(BIT.suppression)) this.suppression = { ...this.suppression };
+    if (this.#own(BIT.suppression)) this.suppression = copyOf(this.suppression);
     return this.suppression;
   }
 
@@ -232,13 +232,19 @@ export class LeadDraft {
       scores,
       reviewAt,
     };
-    const writable = lead as Record<DraftKey, unknown>;
-    for (const key of DRAFT_KEYS) if ((this.#removed & BIT[key]) !== 0) delete writable[key];
-    for (const key of DRAFT_KEYS) {
-      if ((this.#written & BIT[key]) !== 0 && !this.#added.includes(key)) writable[key] = values[key];
+    // Keys come and go: the lead is built from empty, key by key, in the order the old spreads left them.
+    const rebuilt: Record<string, unknown> = {};
+    for (const key in this.before) {
+      if (!Object.hasOwn(this.before, key)) continue;
+      const draftKey = isDraftKey(key) ? key : undefined;
+      if (draftKey === undefined) rebuilt[key] = this.before[key as keyof Lead];
+      else if ((this.#removed & BIT[draftKey]) === 0) {
+        const written = (this.#written & BIT[draftKey]) !== 0 && !this.#added.includes(draftKey);
+        rebuilt[key] = written ? values[draftKey] : this.before[draftKey];
+      }
     }
-    for (const key of this.#added) writable[key] = values[key];
-    return lead;
+    for (const key of this.#added) rebuilt[key] = values[key];
+    return rebuilt as Lead;
   }
 }
 
@@ -260,4 +266,14 @@ const BIT = {
   reviewAt: 1 << 13,
 } as const satisfies Partial<Record<keyof Lead, number>>;
 export type DraftKey = keyof typeof BIT;
-const DRAFT_KEYS = Object.keys(BIT) as DraftKey[];
+const isDraftKey = (key: string): key is DraftKey => Object.hasOwn(BIT, key);
+
+/**
+ * A shallow copy of plain data with the keys and order `{ ...o }` gives, built from an empty object: V8 makes
+ * adding keys to a spread copy many times slower than to an object built key by key.
+ */
+export function copyOf<T extends object>(o: T): T {
+  const copy: Record<string, unknown> = {};
+  for (const key in o) if (Object.hasOwn(o, key)) copy[key] = o[key];
+  return copy as T;
+}

@@ -120,16 +120,13 @@ export function scoreFit(lead: FitInput, fit: CompiledFit): FitResult {
   }
   const disqualifying =
     matches.find((rule) => rule.disqualify === 'competitor') ?? matches.find((rule) => rule.disqualify === 'not_a_fit');
-  return {
-    score,
-    grade: gradeFor(score, fit.grades),
-    matches,
-    ...(disqualifying?.disqualify && {
-      disqualifiedBy: { reason: disqualifying.disqualify, ruleId: disqualifying.id },
-    }),
-    knownFields: fit.fields.filter((field, i) => field !== 'email' && values[i] !== undefined).length,
-    bantEvidence: countBantEvidence(lead, matches),
-  };
+  const grade = gradeFor(score, fit.grades);
+  const knownFields = fit.fields.filter((field, i) => field !== 'email' && values[i] !== undefined).length;
+  const bantEvidence = countBantEvidence(lead, matches);
+  const reason = disqualifying?.disqualify;
+  return reason === undefined || disqualifying === undefined
+    ? { score, grade, matches, knownFields, bantEvidence }
+    : { score, grade, matches, disqualifiedBy: { reason, ruleId: disqualifying.id }, knownFields, bantEvidence };
 }
 
 /** The grade of a fit score: the first band (A down to E) whose minimum it reaches, else F. */
