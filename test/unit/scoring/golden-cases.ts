@@ -4,7 +4,7 @@ import { pathToFileURL } from 'node:url';
 import fc from 'fast-check';
 import { DAY_MS } from '../../../lambdas/domain/clock.js';
 import { EVENT_TYPES, type EventProperties, type EventType, type LeadEvent } from '../../../lambdas/domain/events.js';
-import { newLead, type Lead } from '../../../lambdas/domain/lead.js';
+import { Lead, newLead } from '../../../lambdas/domain/lead.js';
 import { markUnresponsive } from '../../../lambdas/domain/lifecycle.js';
 import { requalify } from '../../../lambdas/domain/requalification.js';
 import {
@@ -41,6 +41,8 @@ export type Step =
 export interface GoldenCase {
   name: string;
   lead: Lead;
+  /** Each step's lead goes through storage first (JSON and the `Lead` schema, as the adapters read it back). */
+  stored?: boolean;
   steps: Step[];
   /** Per step: the first 16 hex digits of the SHA-256 of the step's canonical result. */
   digests: string[];
@@ -364,8 +366,8 @@ function mulberry32(seed: number): () => number {
 }
 
 /** The inputs of every case (no results). */
-function caseInputs(): { name: string; lead: Lead; steps: Step[] }[] {
-  const cases: { name: string; lead: Lead; steps: Step[] }[] = [];
+function caseInputs(): Omit<GoldenCase, 'digests' | 'jsonDigests' | 'final'>[] {
+  const cases: Omit<GoldenCase, 'digests' | 'jsonDigests' | 'final'>[] = [];
   const plans = fc.sample(PLAN(50), { seed: 20_260_214, numRuns: 300 });
   plans.forEach((plan, i) => {
     const leadId = `lead-${i}`;
@@ -383,6 +385,15 @@ function caseInputs(): { name: string; lead: Lead; steps: Step[] }[] {
     } else {
       // Random batches, a model change between batches when kind is 3.
       cases.push({ name: `random-${i}-batches`, lead: start, steps: stepsOf(plan, events, kind === 2) });
+    }
+    if (i % 5 === 0) {
+      // The same plan as the stream sees it: every step reads the lead back from storage.
+      const stored = stepsOf(
+        { ...plan, sizes: plan.sizes.length > 0 ? plan.sizes : events.map(() => 1) },
+        events,
+        false,
+      );
+      cases.push({ name: `random-${i}-stored`, lead: start, stored: true, steps: stored });
     }
   });
   const rnd = mulberry32(7);
@@ -403,10 +414,16 @@ function caseInputs(): { name: string; lead: Lead; steps: Step[] }[] {
 }
 
 /** Runs a case's steps, each on the lead the previous one returned; returns each step's result. */
-export function runSteps(lead: Lead, steps: readonly Step[], models: Record<string, ScoringModel>): unknown[] {
+export function runSteps(
+  lead: Lead,
+  steps: readonly Step[],
+  models: Record<string, ScoringModel>,
+  stored = false,
+): unknown[] {
   const results: unknown[] = [];
   let current = lead;
   for (const step of steps) {
+    if (stored) current = Lead.parse(JSON.parse(JSON.stringify(current)));
     const model = models[step.model];
     if (model === undefined) throw new Error(`unknown model ${step.model}`);
     const now = new Date(step.nowMs);
@@ -451,11 +468,12 @@ export function readGolden(): { golden: Golden; models: Record<string, ScoringMo
 
 function writeGolden(): void {
   const models = goldenModels();
-  const cases: GoldenCase[] = caseInputs().map(({ name, lead, steps }) => {
-    const results = runSteps(lead, steps, models);
+  const cases: GoldenCase[] = caseInputs().map(({ name, lead, stored, steps }) => {
+    const results = runSteps(lead, steps, models, stored);
     return {
       name,
       lead,
+      ...(stored && { stored }),
       steps,
       digests: results.map(digest),
       jsonDigests: results.map(jsonDigest),

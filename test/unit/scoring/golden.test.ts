@@ -25,7 +25,12 @@ describe('golden scoring results', () => {
   });
 
   it.each(golden.cases.map((c) => [c.name, c] as const))('%s', (_name, c) => {
-    const results = runSteps(deepFreeze(structuredClone(c.lead)), deepFreeze(structuredClone(c.steps)), models);
+    const results = runSteps(
+      deepFreeze(structuredClone(c.lead)),
+      deepFreeze(structuredClone(c.steps)),
+      models,
+      c.stored,
+    );
     const digests = results.map(digest);
     const first = digests.findIndex((d, i) => d !== c.digests[i]);
     if (first >= 0 && first < results.length - 1) {
