@@ -6,7 +6,7 @@ import { compile, type CompiledModel } from './scoring/compile.js';
 import { LeadDraft } from './scoring/draft.js';
 import { bounceTypeOf, decayCrossing } from './scoring/engagement.js';
 import { isLeadActivity } from './scoring/effects.js';
-import { fieldValue, type FitInput, type FitResult } from './scoring/fit.js';
+import type { FitInput, FitResult } from './scoring/fit.js';
 import type { ScoringModel } from './scoring/model.js';
 
 /**
@@ -101,7 +101,7 @@ export function hasLeadEvidence(lead: LeadDraft): boolean {
 
 /** Whether a field that counts as lead evidence (`lifecycle.leadProfileFields`) is filled in. */
 export function hasProfileEvidence(lead: FitInput, m: CompiledModel): boolean {
-  return m.leadProfileFields.some((field) => fieldValue(lead, field) !== undefined);
+  return m.leadProfileReaders.some((read) => read(lead) !== undefined);
 }
 
 /** After a sales rejection the lead stays a `lead` for the cool-off, whatever its scores. */

@@ -1,7 +1,7 @@
 import { DAY_MS } from '../clock.js';
 import type { EventType } from '../events.js';
 import { compileEngagementRule, type CompiledEngagementRule } from './engagement.js';
-import { compileFit, type CompiledFit } from './fit.js';
+import { compileFit, fieldReader, type CompiledFit, type FieldReader } from './fit.js';
 import type { FitField, ScoringModel } from './model.js';
 
 /**
@@ -19,6 +19,7 @@ export interface CompiledModel {
   readonly highIntentWindowMs: number;
   readonly subscriberEvents: ReadonlySet<EventType>;
   readonly leadProfileFields: readonly FitField[];
+  readonly leadProfileReaders: readonly FieldReader[];
 }
 
 const compiled = new WeakMap<ScoringModel, CompiledModel>();
@@ -38,6 +39,7 @@ export function compile(model: ScoringModel): CompiledModel {
     highIntentWindowMs: model.thresholds.sql.highIntentWithinDays * DAY_MS,
     subscriberEvents: new Set(model.lifecycle.subscriberEvents),
     leadProfileFields: model.lifecycle.leadProfileFields,
+    leadProfileReaders: model.lifecycle.leadProfileFields.map(fieldReader),
   };
   compiled.set(model, result);
   return result;

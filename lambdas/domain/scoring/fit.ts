@@ -11,6 +11,7 @@ export interface CompiledFit {
   readonly rules: readonly CompiledFitRule[];
   /** The fields the rules read, each once, in model order: a lead's values are read once per scoring. */
   readonly fields: readonly FitField[];
+  readonly readers: readonly FieldReader[];
   readonly grades: ScoringModel['fit']['grades'];
 }
 
@@ -39,7 +40,16 @@ export function compileFit(fit: ScoringModel['fit']): CompiledFit {
     if (!fields.includes(compiled.field)) fields.push(compiled.field);
     return { ...compiled, fieldIndex: fields.indexOf(compiled.field), group };
   });
-  return { rules, fields, grades: fit.grades };
+  return { rules, fields, readers: fields.map(fieldReader), grades: fit.grades };
+}
+
+/** Reads one field of a lead: {@link fieldValue} with the field's place in the lead looked up once. */
+export type FieldReader = (lead: FitInput) => string | undefined;
+
+export function fieldReader(field: FitField): FieldReader {
+  if (field === 'email') return (lead) => present(lead.email);
+  if (isBantField(field)) return (lead) => present(lead.bant[field]);
+  return (lead) => present(lead.profile[field]);
 }
 
 /** The fit score of a lead and why. */
@@ -106,7 +116,7 @@ function compileFitRule(rule: FitRule): Pick<CompiledFitRule, 'rule' | 'field' |
  * within a `group` only the first match (in model order) counts.
  */
 export function scoreFit(lead: FitInput, fit: CompiledFit): FitResult {
-  const values = fit.fields.map((field) => fieldValue(lead, field));
+  const values = fit.readers.map((read) => read(lead));
   const matches: FitRule[] = [];
   const groupsTaken: number[] = [];
   let score = 0;
@@ -158,7 +168,10 @@ export function readQuantity(text: string): number | undefined {
 
 /** The trimmed, non-empty value of a field, if the lead has one. */
 export function fieldValue(lead: FitInput, field: FitField): string | undefined {
-  const raw = field === 'email' ? lead.email : isBantField(field) ? lead.bant[field] : lead.profile[field];
+  return present(field === 'email' ? lead.email : isBantField(field) ? lead.bant[field] : lead.profile[field]);
+}
+
+function present(raw: string | undefined): string | undefined {
   const value = raw?.trim();
   return value ? value : undefined;
 }
@@ -166,7 +179,7 @@ export function fieldValue(lead: FitInput, field: FitField): string | undefined 
 function countBantEvidence(lead: FitInput, matches: readonly FitRule[]): number {
   let evidence = 0;
   for (const field of BANT_FIELDS) {
-    if (fieldValue(lead, field) === undefined) continue;
+    if (present(lead.bant[field]) === undefined) continue;
     if (!matches.some((rule) => rule.points < 0 && 'field' in rule && ruleField(rule) === field)) evidence++;
   }
   return evidence;

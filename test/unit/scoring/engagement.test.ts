@@ -257,7 +257,7 @@ describe('decayed points in the explanation', () => {
     Math.round(points * decayFactor(elapsedMs, halfLifeMs) * 100) / 100;
   const same = (a: number, b: number): boolean => Object.is(a, b);
 
-  it('are exactly the points times the decay factor, rounded to the cent', () => {
+  it('are exactly the points times the decay factor, rounded to the cent', { timeout: 60_000 }, () => {
     fc.assert(
       fc.property(
         fc.oneof(fc.integer({ min: -50, max: 50 }), fc.double({ min: -1e6, max: 1e6, noNaN: true })),
@@ -270,11 +270,11 @@ describe('decayed points in the explanation', () => {
           expect(same(decayedPoints(points, elapsedMs, halfLifeMs), direct(points, elapsedMs, halfLifeMs))).toBe(true);
         },
       ),
-      { numRuns: 200_000 },
+      { numRuns: 100_000 },
     );
   });
 
-  it('are exact next to a rounding boundary, where the cheaper power cannot decide', () => {
+  it('are exact next to a rounding boundary, where the cheaper power cannot decide', { timeout: 60_000 }, () => {
     // Elapsed times whose decayed points land within a hair of a half cent: x.xx5 exactly, and either side of it.
     const h = 30 * DAY_MS;
     fc.assert(
