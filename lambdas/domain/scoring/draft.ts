@@ -12,11 +12,12 @@ import type {
 } from '../lead.js';
 
 /**
- * A lead inside one scoring run: the fields events and stage moves change, written in place, and its instants as
- * epoch milliseconds, so applying an event copies nothing and parses or formats no date. The stored lead is never
- * written to: the profile, BANT answers, attribution and suppression are copied the first time the run changes them.
- * {@link LeadDraft.toLead} gives the lead back as the same plain data, keys in the order a lead rebuilt field by field
- * would have them.
+ * A lead inside one scoring run: the fields that events and stage moves change, written in place, with its instants
+ * as epoch milliseconds, so applying an event copies no lead and reads or writes no date text. The lead passed in is
+ * never written to: its profile, BANT answers, attribution and suppression are copied the first time the run changes
+ * them. {@link LeadDraft.toLead} gives the lead back as plain data, down to the order of its keys: the lead's own keys
+ * keep their place, keys it did not have follow in the order the run first wrote them (as successive `{ ...lead, key }`
+ * copies would leave them), and removed keys are gone.
  */
 export class LeadDraft {
   readonly email: string;
@@ -196,9 +197,9 @@ export class LeadDraft {
     const leadSince = this.#leadSince ?? (this.leadSinceMs === undefined ? undefined : formatInstant(this.leadSinceMs));
     const lastEngagedAt =
       this.#lastEngagedAt ?? (this.lastEngagedAtMs === undefined ? undefined : formatInstant(this.lastEngagedAtMs));
-    const lead: Lead = { ...this.before };
     if (this.#removed === 0 && this.#added.length === 0) {
       // Every key written was there already: written in place, the lead's order stays.
+      const lead: Lead = { ...this.before };
       const w = this.#written;
       if (w & BIT.profile) lead.profile = this.profile;
       if (w & BIT.bant) lead.bant = this.bant;
@@ -239,8 +240,7 @@ export class LeadDraft {
       const draftKey = isDraftKey(key) ? key : undefined;
       if (draftKey === undefined) rebuilt[key] = this.before[key as keyof Lead];
       else if ((this.#removed & BIT[draftKey]) === 0) {
-        const written = (this.#written & BIT[draftKey]) !== 0 && !this.#added.includes(draftKey);
-        rebuilt[key] = written ? values[draftKey] : this.before[draftKey];
+        rebuilt[key] = (this.#written & BIT[draftKey]) !== 0 ? values[draftKey] : this.before[draftKey];
       }
     }
     for (const key of this.#added) rebuilt[key] = values[key];
