@@ -39,7 +39,7 @@ import { freePort } from '../lib/local/ports.js';
  * change from the smallest size to the others.
  *
  * Run: `npx tsx bench/requalify.ts [--sizes 10000,100000] [--largest 1000000] [--due 0.01] [--budget 240]
- * [--writers 8]`. Every size of --sizes runs; --largest runs only if seeding and sweeping it would take at most
+ * [--writers 16]`. Every size of --sizes runs; --largest runs only if seeding and sweeping it would take at most
  * --budget seconds at the rates measured on the sizes before it (the decision and the projection are printed).
  * Seeding is parallel BatchWriteItem (--writers requests in flight), each lead's item marshalled from its template's
  * (checked against the adapter's own item at start).
@@ -52,7 +52,7 @@ const { values } = parseArgs({
     due: { type: 'string', default: '0.01' },
     budget: { type: 'string', default: '240' },
     concurrency: { type: 'string', default: '4' },
-    writers: { type: 'string', default: '8' },
+    writers: { type: 'string', default: '16' },
   },
 });
 const SIZES = (values.sizes ?? '')

@@ -36,24 +36,23 @@ let formatted = { text: '', ms: NaN };
 /** The instant of a canonical text (`dddd-dd-ddTdd:dd:dd.dddZ` with every field in range), else NaN. */
 function parseCanonical(text: string): number {
   if (text.length !== 24 || !hasSeparators(text)) return NaN;
-  const code = (at: number): number => text.charCodeAt(at) - ZERO;
-  const y0 = code(0);
-  const y1 = code(1);
-  const y2 = code(2);
-  const y3 = code(3);
-  const mo0 = code(5);
-  const mo1 = code(6);
-  const d0 = code(8);
-  const d1 = code(9);
-  const h0 = code(11);
-  const h1 = code(12);
-  const mi0 = code(14);
-  const mi1 = code(15);
-  const s0 = code(17);
-  const s1 = code(18);
-  const ms0 = code(20);
-  const ms1 = code(21);
-  const ms2 = code(22);
+  const y0 = codeAt(text, 0);
+  const y1 = codeAt(text, 1);
+  const y2 = codeAt(text, 2);
+  const y3 = codeAt(text, 3);
+  const mo0 = codeAt(text, 5);
+  const mo1 = codeAt(text, 6);
+  const d0 = codeAt(text, 8);
+  const d1 = codeAt(text, 9);
+  const h0 = codeAt(text, 11);
+  const h1 = codeAt(text, 12);
+  const mi0 = codeAt(text, 14);
+  const mi1 = codeAt(text, 15);
+  const s0 = codeAt(text, 17);
+  const s1 = codeAt(text, 18);
+  const ms0 = codeAt(text, 20);
+  const ms1 = codeAt(text, 21);
+  const ms2 = codeAt(text, 22);
   // A code c is a digit when 0 <= c <= 9: then neither c nor c + 6 has a bit above the lowest four.
   const any = y0 | y1 | y2 | y3 | mo0 | mo1 | d0 | d1 | h0 | h1 | mi0 | mi1 | s0 | s1 | ms0 | ms1 | ms2;
   const plus6 = (y0 + 6) | (y1 + 6) | (y2 + 6) | (y3 + 6) | (mo0 + 6) | (mo1 + 6) | (d0 + 6) | (d1 + 6) | (h0 + 6);
@@ -105,6 +104,11 @@ const T = 84;
 const COLON = 58;
 const DOT = 46;
 const Z = 90;
+
+/** The character code at `at` less that of '0': the digit's value if it is one. */
+function codeAt(text: string, at: number): number {
+  return text.charCodeAt(at) - ZERO;
+}
 
 function hasSeparators(text: string): boolean {
   return (

@@ -383,17 +383,16 @@ class Ranking {
    * is that same order (the comparison is a total preorder when no weight is NaN; else everything is sorted).
    */
   order(stored: number): number[] {
-    const cmp = (a: number, b: number): number => this.compare(a, b);
     const n = this.contributions.length;
     let sorted = this.#comparable;
-    for (let i = 1; sorted && i < stored; i++) sorted = cmp(i - 1, i) <= 0;
-    if (!sorted) return Array.from({ length: n }, (_, i) => i).sort(cmp);
+    for (let i = 1; sorted && i < stored; i++) sorted = this.compare(i - 1, i) <= 0;
+    if (!sorted) return Array.from({ length: n }, (_, i) => i).sort((a, b) => this.compare(a, b));
     const added = Array.from({ length: n - stored }, (_, i) => stored + i);
-    if (added.length > 1) added.sort(cmp);
+    if (added.length > 1) added.sort((a, b) => this.compare(a, b));
     const merged: number[] = [];
     let s = 0;
     for (const next of added) {
-      while (s < stored && cmp(s, next) <= 0) merged.push(s++);
+      while (s < stored && this.compare(s, next) <= 0) merged.push(s++);
       merged.push(next);
     }
     while (s < stored) merged.push(s++);
