@@ -82,16 +82,35 @@ function history(index: number, weeks: number, rnd: () => number): History {
   return { lead: newLead(leadId, `person${index}@${pick(rnd, DOMAINS)}`, new Date(START)), events };
 }
 
-/** Runs `round` over all histories until `seconds` have passed; returns events per second. */
-function measure(histories: readonly History[], seconds: number, round: (h: History) => number): number {
-  let events = 0;
-  const started = performance.now();
-  let elapsed = 0;
-  do {
-    for (const h of histories) events += round(h);
-    elapsed = (performance.now() - started) / 1000;
-  } while (elapsed < seconds);
-  return events / elapsed;
+/**
+ * Events per second of each way of going over all histories, given `seconds` each. The ways take turns in slices of
+ * a quarter of a second, so a change in the machine's load during the run weighs on all of them alike and the ratios
+ * between them hold even on a busy machine.
+ */
+function measure<K extends string>(
+  histories: readonly History[],
+  seconds: number,
+  ways: Record<K, (h: History) => number>,
+): Record<K, number> {
+  const names = Object.keys(ways) as K[];
+  const events = new Map<K, number>(names.map((name) => [name, 0]));
+  const elapsed = new Map<K, number>(names.map((name) => [name, 0]));
+  for (let slice = 0; slice < Math.max(1, Math.round(seconds / 0.25)); slice++) {
+    for (const name of names) {
+      const round = ways[name];
+      let n = 0;
+      const started = performance.now();
+      do {
+        for (const h of histories) n += round(h);
+      } while (performance.now() - started < 250);
+      elapsed.set(name, (elapsed.get(name) ?? 0) + (performance.now() - started) / 1000);
+      events.set(name, (events.get(name) ?? 0) + n);
+    }
+  }
+  return Object.fromEntries(names.map((name) => [name, (events.get(name) ?? 0) / (elapsed.get(name) ?? 1)])) as Record<
+    K,
+    number
+  >;
 }
 
 /** The baseline: what any consumer of the events pays anyway — copy, sort by time, walk them once. */
@@ -180,9 +199,11 @@ export function main(args: readonly string[] = process.argv.slice(2)): void {
   // Warm up the JIT on every path before timing anything.
   for (const round of [sortAndWalk, scoreAtOnce(now), scoreOneByOne(now)]) histories.slice(0, 50).forEach(round);
 
-  const baseline = measure(histories, seconds, sortAndWalk);
-  const atOnce = measure(histories, seconds, scoreAtOnce(now));
-  const oneByOne = measure(histories, seconds, scoreOneByOne(now));
+  const { baseline, atOnce, oneByOne } = measure(histories, seconds, {
+    baseline: sortAndWalk,
+    atOnce: scoreAtOnce(now),
+    oneByOne: scoreOneByOne(now),
+  });
 
   const rate = (n: number): string => `${Math.round(n).toLocaleString('en-US').padStart(12)} events/s`;
   const ratio = (n: number, goal: string): string => `${(n / baseline).toFixed(3)}x baseline   (goal ${goal})`;
@@ -196,14 +217,17 @@ export function main(args: readonly string[] = process.argv.slice(2)): void {
   const priors = [10, 100, 500, 2000];
   const sets = priors.map((prior) => leadsWithPrior(prior, 40));
   sets.forEach((set) => costPerCall(set, 0.2));
+  // Sizes take turns in short slices, as in measure(), so load changes during the run do not favour one.
+  const reps = 10;
   const costs = priors.map(() => 0);
-  for (let rep = 0; rep < 3; rep++)
-    sets.forEach((set, i) => (costs[i] = (costs[i] ?? 0) + costPerCall(set, seconds / 4)));
+  for (let rep = 0; rep < reps; rep++) {
+    sets.forEach((set, i) => (costs[i] = (costs[i] ?? 0) + costPerCall(set, seconds / reps)));
+  }
   const kept = (set: readonly Prior[]): number =>
     set.reduce((n, { lead }) => n + (lead.scores?.contributions.length ?? 0), 0) / set.length;
   priors.forEach((prior, i) => {
-    const ns = (costs[i] ?? 0) / 3;
-    const vs10 = ns / ((costs[0] ?? 1) / 3);
+    const ns = (costs[i] ?? 0) / reps;
+    const vs10 = ns / ((costs[0] ?? 1) / reps);
     const set = sets[i] ?? [];
     console.log(
       `  one event after ${String(prior).padStart(4)} prior      ${(ns / 1000).toFixed(2).padStart(8)} µs per call   ` +

@@ -101,7 +101,8 @@ export function hasLeadEvidence(lead: LeadDraft): boolean {
 
 /** Whether a field that counts as lead evidence (`lifecycle.leadProfileFields`) is filled in. */
 export function hasProfileEvidence(lead: FitInput, m: CompiledModel): boolean {
-  return m.leadProfileReaders.some((read) => read(lead) !== undefined);
+  for (const read of m.leadProfileReaders) if (read(lead) !== undefined) return true;
+  return false;
 }
 
 /** After a sales rejection the lead stays a `lead` for the cool-off, whatever its scores. */

@@ -303,7 +303,8 @@ function finish(run: Run, nowMs: number): ScoringResult {
   const lastHighIntentAt =
     run.lastHighIntentAt ?? (run.lastHighIntentMs === undefined ? undefined : formatInstant(run.lastHighIntentMs));
   const fit = run.fit;
-  const contributions = [...fitContributions(fit), ...significantEngagement(run, scoredAtMs)];
+  const contributions = fitContributions(fit);
+  for (const c of significantEngagement(run, scoredAtMs)) contributions.push(c);
   const scoredAt = formatInstant(scoredAtMs);
   const caps = run.caps.toStored();
   const total = fit.score + engagement;
@@ -316,7 +317,11 @@ function finish(run: Run, nowMs: number): ScoringResult {
 }
 
 function fitContributions(fit: FitResult): Contribution[] {
-  return fit.matches.map((rule) => ({ ruleId: rule.id, kind: 'fit', label: rule.label, points: rule.points }));
+  const contributions: Contribution[] = [];
+  for (const rule of fit.matches) {
+    contributions.push({ ruleId: rule.id, kind: 'fit', label: rule.label, points: rule.points });
+  }
+  return contributions;
 }
 
 /**
@@ -331,7 +336,7 @@ function significantEngagement(run: Run, scoredAtMs: number): Contribution[] {
     if (c.kind === 'engagement') ranked.add(c, c.at === undefined ? scoredAtMs : parseInstant(c.at));
   }
   const stored = ranked.size;
-  run.added.forEach((c, i) => ranked.add(c, run.addedAtMs[i] ?? scoredAtMs));
+  for (const [i, c] of run.added.entries()) ranked.add(c, run.addedAtMs[i] ?? scoredAtMs);
   const order = ranked.order(stored);
   const kept: Contribution[] = [];
   for (let k = 0; k < order.length && k < run.model.model.engagement.maxContributions; k++) {
@@ -478,10 +483,9 @@ class CapState {
 }
 
 function capsStillInModel(caps: CapWindows, m: CompiledModel): CapWindows {
-  const ids = Object.keys(caps);
-  return ids.every((id) => m.cappedRuleIds.has(id))
-    ? caps
-    : Object.fromEntries(Object.entries(caps).filter(([ruleId]) => m.cappedRuleIds.has(ruleId)));
+  let all = true;
+  for (const id in caps) if (Object.hasOwn(caps, id) && !m.cappedRuleIds.has(id)) all = false;
+  return all ? caps : Object.fromEntries(Object.entries(caps).filter(([ruleId]) => m.cappedRuleIds.has(ruleId)));
 }
 
 const compareIds = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

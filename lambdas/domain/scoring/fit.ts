@@ -93,16 +93,8 @@ function compileFitRule(rule: FitRule): Pick<CompiledFitRule, 'rule' | 'field' |
       };
     }
     case 'emailDomainIn': {
-      const domains = rule.domains;
-      const dotted = domains.map((d) => `.${d}`);
-      return {
-        rule,
-        field: 'email',
-        test: (v) => {
-          const domain = domainOf(v);
-          return domains.some((d, i) => domain === d || domain.endsWith(dotted[i] ?? d));
-        },
-      };
+      const domains = new Set(rule.domains);
+      return { rule, field: 'email', test: (v) => isInDomains(domainOf(v), domains) };
     }
     case 'present':
       return { rule, field: rule.field, test: () => true };
@@ -116,10 +108,18 @@ function compileFitRule(rule: FitRule): Pick<CompiledFitRule, 'rule' | 'field' |
  * within a `group` only the first match (in model order) counts.
  */
 export function scoreFit(lead: FitInput, fit: CompiledFit): FitResult {
-  const values = fit.readers.map((read) => read(lead));
+  const values: (string | undefined)[] = [];
+  let knownFields = 0;
+  for (const [i, read] of fit.readers.entries()) {
+    const value = read(lead);
+    values.push(value);
+    if (value !== undefined && fit.fields[i] !== 'email') knownFields++;
+  }
   const matches: FitRule[] = [];
   const groupsTaken: number[] = [];
   let score = 0;
+  let competitor: FitRule | undefined;
+  let notAFit: FitRule | undefined;
   for (const { rule, test, fieldIndex, group } of fit.rules) {
     if (group >= 0 && groupsTaken.includes(group)) continue;
     const value = values[fieldIndex];
@@ -127,11 +127,11 @@ export function scoreFit(lead: FitInput, fit: CompiledFit): FitResult {
     matches.push(rule);
     score += rule.points;
     if (group >= 0) groupsTaken.push(group);
+    if (rule.disqualify === 'competitor') competitor ??= rule;
+    if (rule.disqualify === 'not_a_fit') notAFit ??= rule;
   }
-  const disqualifying =
-    matches.find((rule) => rule.disqualify === 'competitor') ?? matches.find((rule) => rule.disqualify === 'not_a_fit');
+  const disqualifying = competitor ?? notAFit;
   const grade = gradeFor(score, fit.grades);
-  const knownFields = fit.fields.filter((field, i) => field !== 'email' && values[i] !== undefined).length;
   const bantEvidence = countBantEvidence(lead, matches);
   const reason = disqualifying?.disqualify;
   return reason === undefined || disqualifying === undefined
@@ -178,19 +178,28 @@ function present(raw: string | undefined): string | undefined {
 
 function countBantEvidence(lead: FitInput, matches: readonly FitRule[]): number {
   let evidence = 0;
-  for (const field of BANT_FIELDS) {
-    if (present(lead.bant[field]) === undefined) continue;
-    if (!matches.some((rule) => rule.points < 0 && 'field' in rule && ruleField(rule) === field)) evidence++;
+  for (const field of BANT_FIELDS) if (present(lead.bant[field]) !== undefined) evidence++;
+  // An answer a negative rule matched ("no budget") is not evidence; each field counts once.
+  const negative: FitField[] = [];
+  for (const rule of matches) {
+    if (rule.points >= 0 || rule.op === 'emailDomainIn' || negative.includes(rule.field)) continue;
+    negative.push(rule.field);
+    if (isBantField(rule.field) && present(lead.bant[rule.field]) !== undefined) evidence--;
   }
   return evidence;
 }
 
-function ruleField(rule: FitRule): FitField {
-  return rule.op === 'emailDomainIn' ? 'email' : rule.field;
+/** Exact domain or any subdomain of one: `eu.hubspot.com` is in `hubspot.com`. */
+function isInDomains(domain: string, domains: ReadonlySet<string>): boolean {
+  if (domains.has(domain)) return true;
+  for (let dot = domain.indexOf('.'); dot >= 0; dot = domain.indexOf('.', dot + 1)) {
+    if (domains.has(domain.slice(dot + 1))) return true;
+  }
+  return false;
 }
 
 const BANT_SET: ReadonlySet<string> = new Set(BANT_FIELDS);
-function isBantField(field: Exclude<FitField, 'email'>): field is keyof Bant {
+function isBantField(field: FitField): field is keyof Bant {
   return BANT_SET.has(field);
 }
 
@@ -212,5 +221,4 @@ function lastOf<T>(f: (text: string) => T): (text: string) => T {
 
 const normalizedText = lastOf(normalizeText);
 const quantityOf = lastOf(readQuantity);
-/** Matched as an exact domain or any subdomain of one: `eu.hubspot.com` is in `hubspot.com`. */
 const domainOf = lastOf((email) => emailDomain(email.toLowerCase()));
