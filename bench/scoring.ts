@@ -83,34 +83,48 @@ function history(index: number, weeks: number, rnd: () => number): History {
 }
 
 /**
- * Events per second of each way of going over all histories, given `seconds` each. The ways take turns in slices of
- * a quarter of a second, so a change in the machine's load during the run weighs on all of them alike and the ratios
- * between them hold even on a busy machine.
+ * Events per second of each way of going over all histories, given about `seconds` each. The ways take turns in
+ * slices of a quarter of a second; `rate` is over all slices, and `vsFirst` the median over slices of the way's rate
+ * against the first way's in the same turn, so load that comes and goes during the run does not move the ratios.
  */
 function measure<K extends string>(
   histories: readonly History[],
   seconds: number,
   ways: Record<K, (h: History) => number>,
-): Record<K, number> {
+): Record<K, { rate: number; vsFirst: number }> {
   const names = Object.keys(ways) as K[];
-  const events = new Map<K, number>(names.map((name) => [name, 0]));
-  const elapsed = new Map<K, number>(names.map((name) => [name, 0]));
-  for (let slice = 0; slice < Math.max(1, Math.round(seconds / 0.25)); slice++) {
-    for (const name of names) {
+  const totals = names.map(() => ({ events: 0, seconds: 0 }));
+  const ratios: number[][] = names.map(() => []);
+  for (let turn = 0; turn < Math.max(1, Math.round(seconds / 0.25)); turn++) {
+    const rates = names.map((name, i) => {
       const round = ways[name];
-      let n = 0;
+      let events = 0;
       const started = performance.now();
       do {
-        for (const h of histories) n += round(h);
+        for (const h of histories) events += round(h);
       } while (performance.now() - started < 250);
-      elapsed.set(name, (elapsed.get(name) ?? 0) + (performance.now() - started) / 1000);
-      events.set(name, (events.get(name) ?? 0) + n);
-    }
+      const elapsed = (performance.now() - started) / 1000;
+      const total = totals[i];
+      if (total) {
+        total.events += events;
+        total.seconds += elapsed;
+      }
+      return events / elapsed;
+    });
+    rates.forEach((rate, i) => ratios[i]?.push(rate / (rates[0] ?? rate)));
   }
-  return Object.fromEntries(names.map((name) => [name, (events.get(name) ?? 0) / (elapsed.get(name) ?? 1)])) as Record<
-    K,
-    number
-  >;
+  return Object.fromEntries(
+    names.map((name, i) => {
+      const total = totals[i] ?? { events: 0, seconds: 1 };
+      return [name, { rate: total.events / total.seconds, vsFirst: median(ratios[i] ?? []) }];
+    }),
+  ) as Record<K, { rate: number; vsFirst: number }>;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
 }
 
 /** The baseline: what any consumer of the events pays anyway — copy, sort by time, walk them once. */
@@ -206,28 +220,28 @@ export function main(args: readonly string[] = process.argv.slice(2)): void {
   });
 
   const rate = (n: number): string => `${Math.round(n).toLocaleString('en-US').padStart(12)} events/s`;
-  const ratio = (n: number, goal: string): string => `${(n / baseline).toFixed(3)}x baseline   (goal ${goal})`;
+  const ratio = (r: number, goal: string): string => `${r.toFixed(3)}x baseline   (goal ${goal})`;
   console.log(`scoring benchmark: ${leads} leads, ${total} events (${(total / leads).toFixed(1)} per lead), one core`);
-  console.log(`  baseline (sort + walk)          ${rate(baseline)}`);
-  console.log(`  applyEvents, whole history      ${rate(atOnce)}   ${ratio(atOnce, '>= 0.25x')}`);
-  console.log(`  applyEvents, one event per call ${rate(oneByOne)}   ${ratio(oneByOne, '>= 0.10x')}`);
+  console.log(`  baseline (sort + walk)          ${rate(baseline.rate)}`);
+  console.log(`  applyEvents, whole history      ${rate(atOnce.rate)}   ${ratio(atOnce.vsFirst, '>= 0.25x')}`);
+  console.log(`  applyEvents, one event per call ${rate(oneByOne.rate)}   ${ratio(oneByOne.vsFirst, '>= 0.10x')}`);
 
   // One more event on a lead that already has N events: the cost should not grow with N. Leads are scored from
   // their first N events; the same five kinds of next event are applied to each (fresh from the stored lead).
   const priors = [10, 100, 500, 2000];
   const sets = priors.map((prior) => leadsWithPrior(prior, 40));
   sets.forEach((set) => costPerCall(set, 0.2));
-  // Sizes take turns in short slices, as in measure(), so load changes during the run do not favour one.
-  const reps = 10;
-  const costs = priors.map(() => 0);
-  for (let rep = 0; rep < reps; rep++) {
-    sets.forEach((set, i) => (costs[i] = (costs[i] ?? 0) + costPerCall(set, seconds / reps)));
-  }
+  // Sizes take turns in short slices, as in measure(); each ratio is the median over turns of the cost against the
+  // cost after 10 prior events in the same turn.
+  const turns = 20;
+  const costs: number[][] = priors.map(() => []);
+  for (let turn = 0; turn < turns; turn++) sets.forEach((set, i) => costs[i]?.push(costPerCall(set, seconds / turns)));
   const kept = (set: readonly Prior[]): number =>
     set.reduce((n, { lead }) => n + (lead.scores?.contributions.length ?? 0), 0) / set.length;
   priors.forEach((prior, i) => {
-    const ns = (costs[i] ?? 0) / reps;
-    const vs10 = ns / ((costs[0] ?? 1) / reps);
+    const mine = costs[i] ?? [];
+    const ns = median(mine);
+    const vs10 = median(mine.map((cost, turn) => cost / (costs[0]?.[turn] ?? cost)));
     const set = sets[i] ?? [];
     console.log(
       `  one event after ${String(prior).padStart(4)} prior      ${(ns / 1000).toFixed(2).padStart(8)} µs per call   ` +
