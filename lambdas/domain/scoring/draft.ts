@@ -71,13 +71,14 @@ export class LeadDraft {
     this.stageReason = before.stageReason;
     this.disqualification = before.disqualification;
     this.stageChangedAt = before.stageChangedAt;
-    this.stageChangedAtMs = parseInstant(before.stageChangedAt);
+    // Read in the order they most often repeat one another (the last instant read is remembered).
     this.#lastActivityAt = before.lastActivityAt;
     this.lastActivityAtMs = parseInstant(before.lastActivityAt);
-    this.#leadSince = before.leadSince;
-    this.leadSinceMs = before.leadSince === undefined ? undefined : parseInstant(before.leadSince);
     this.#lastEngagedAt = before.lastEngagedAt;
     this.lastEngagedAtMs = before.lastEngagedAt === undefined ? undefined : parseInstant(before.lastEngagedAt);
+    this.stageChangedAtMs = parseInstant(before.stageChangedAt);
+    this.#leadSince = before.leadSince;
+    this.leadSinceMs = before.leadSince === undefined ? undefined : parseInstant(before.leadSince);
   }
 
   writableProfile(): Profile {
