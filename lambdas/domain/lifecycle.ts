@@ -11,7 +11,8 @@ import type { ScoringModel } from './scoring/model.js';
 
 /**
  * Stage rules (DESIGN §5): which stage a lead's events and scores earn, and when the requalification sweep should
- * look at it next. Pure functions; the scoring run (scoring/apply.ts) and the sweep (requalification.ts) drive them.
+ * look at it next. Pure functions over a scoring run's draft of the lead (only {@link moveStage} writes to it, the move
+ * it records); the scoring run (scoring/apply.ts) and the sweep (requalification.ts) drive them.
  */
 
 /** Disqualifications that scoring never lifts. Only a `purchase` (a fact, not a score) moves such a lead on. */
