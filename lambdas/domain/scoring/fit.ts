@@ -110,8 +110,8 @@ function compileFitRule(rule: FitRule): Pick<CompiledFitRule, 'rule' | 'field' |
 export function scoreFit(lead: FitInput, fit: CompiledFit): FitResult {
   const values: (string | undefined)[] = [];
   let knownFields = 0;
-  for (const [i, read] of fit.readers.entries()) {
-    const value = read(lead);
+  for (let i = 0; i < fit.readers.length; i++) {
+    const value = fit.readers[i]?.(lead);
     values.push(value);
     if (value !== undefined && fit.fields[i] !== 'email') knownFields++;
   }
