@@ -3,7 +3,9 @@ import { pathToFileURL } from 'node:url';
 import { DAY_MS } from '../lambdas/domain/clock.js';
 import type { EventProperties, EventType, LeadEvent } from '../lambdas/domain/events.js';
 import { newLead, type Lead } from '../lambdas/domain/lead.js';
-import { applyEvents, defaultModel, parseModel } from '../lambdas/domain/scoring/index.js';
+import { compile } from '../lambdas/domain/scoring/compile.js';
+import { scoreFit } from '../lambdas/domain/scoring/fit.js';
+import { applyEvents, defaultModel, parseModel, rescore } from '../lambdas/domain/scoring/index.js';
 import { compareModels } from '../lambdas/domain/simulation.js';
 
 /**
@@ -119,6 +121,25 @@ function measure<K extends string>(
       return [name, { rate: total.events / total.seconds, vsFirst: median(ratios[i] ?? []) }];
     }),
   ) as Record<K, { rate: number; vsFirst: number }>;
+}
+
+/** Each way's cost against the first's (median over turns of short slices, as in measure()). */
+function perCall<K extends string>(seconds: number, ways: Record<K, () => void>): Record<K, number> {
+  const names = Object.keys(ways) as K[];
+  const ratios: number[][] = names.map(() => []);
+  for (let turn = 0; turn < 20; turn++) {
+    const costs = names.map((name) => {
+      let calls = 0;
+      const started = performance.now();
+      do {
+        ways[name]();
+        calls++;
+      } while (performance.now() - started < (seconds * 1000) / 20 / names.length);
+      return (performance.now() - started) / calls;
+    });
+    costs.forEach((cost, i) => ratios[i]?.push(cost / (costs[0] ?? cost)));
+  }
+  return Object.fromEntries(names.map((name, i) => [name, median(ratios[i] ?? [])])) as Record<K, number>;
 }
 
 function median(values: readonly number[]): number {
@@ -248,6 +269,22 @@ export function main(args: readonly string[] = process.argv.slice(2)): void {
         `${vs10.toFixed(2)}x the cost after 10${prior === 2000 ? '   (goal <= 2x)' : ''}   (${kept(set).toFixed(1)} contributions kept)`,
     );
   });
+
+  // Where a call goes, in units of one Date.parse of an ISO date (about what the baseline pays per event): a call
+  // with no event at all (rescore), and fit scored from the profile alone, on the leads with 10 prior events.
+  const few = sets[0] ?? [];
+  const fit = compile(defaultModel).fit;
+  const dates = few.map(({ probes }) => probes[0]?.occurredAt ?? '');
+  const units = perCall(seconds, {
+    parse: () => dates.reduce((n, d) => n + Date.parse(d), 0),
+    oneEvent: () => few.forEach(({ lead, probes }) => applyEvents(lead, probes.slice(2, 3), defaultModel, now)),
+    noEvent: () => few.forEach(({ lead }) => rescore(lead, defaultModel, now)),
+    fitOnly: () => few.forEach(({ lead }) => scoreFit(lead, fit)),
+  });
+  console.log(
+    `  a call after 10 prior, in Date.parses: ${units.oneEvent.toFixed(1)} with one event, ` +
+      `${units.noEvent.toFixed(1)} with none, of which ${units.fitOnly.toFixed(1)} fit from the profile`,
+  );
 
   // The model preview (`leadloop simulate`) replays every lead twice (current and candidate model): time per 10,000
   // leads of this shape, against replaying them once under one model as the in-run baseline.
