@@ -3,7 +3,9 @@ import { pathToFileURL } from 'node:url';
 import { DAY_MS } from '../lambdas/domain/clock.js';
 import type { EventProperties, EventType, LeadEvent } from '../lambdas/domain/events.js';
 import { newLead, type Lead } from '../lambdas/domain/lead.js';
-import { applyEvents, defaultModel, parseModel } from '../lambdas/domain/scoring/index.js';
+import { compile } from '../lambdas/domain/scoring/compile.js';
+import { scoreFit } from '../lambdas/domain/scoring/fit.js';
+import { applyEvents, defaultModel, parseModel, rescore } from '../lambdas/domain/scoring/index.js';
 import { compareModels } from '../lambdas/domain/simulation.js';
 
 /**
@@ -82,16 +84,68 @@ function history(index: number, weeks: number, rnd: () => number): History {
   return { lead: newLead(leadId, `person${index}@${pick(rnd, DOMAINS)}`, new Date(START)), events };
 }
 
-/** Runs `round` over all histories until `seconds` have passed; returns events per second. */
-function measure(histories: readonly History[], seconds: number, round: (h: History) => number): number {
-  let events = 0;
-  const started = performance.now();
-  let elapsed = 0;
-  do {
-    for (const h of histories) events += round(h);
-    elapsed = (performance.now() - started) / 1000;
-  } while (elapsed < seconds);
-  return events / elapsed;
+/**
+ * Events per second of each way of going over all histories, given about `seconds` each. The ways take turns in
+ * slices of a quarter of a second; `rate` is over all slices, and `vsFirst` the median over slices of the way's rate
+ * against the first way's in the same turn, so load that comes and goes during the run does not move the ratios.
+ */
+function measure<K extends string>(
+  histories: readonly History[],
+  seconds: number,
+  ways: Record<K, (h: History) => number>,
+): Record<K, { rate: number; vsFirst: number }> {
+  const names = Object.keys(ways) as K[];
+  const totals = names.map(() => ({ events: 0, seconds: 0 }));
+  const ratios: number[][] = names.map(() => []);
+  for (let turn = 0; turn < Math.max(1, Math.round(seconds / 0.25)); turn++) {
+    const rates = names.map((name, i) => {
+      const round = ways[name];
+      let events = 0;
+      const started = performance.now();
+      do {
+        for (const h of histories) events += round(h);
+      } while (performance.now() - started < 250);
+      const elapsed = (performance.now() - started) / 1000;
+      const total = totals[i];
+      if (total) {
+        total.events += events;
+        total.seconds += elapsed;
+      }
+      return events / elapsed;
+    });
+    rates.forEach((rate, i) => ratios[i]?.push(rate / (rates[0] ?? rate)));
+  }
+  return Object.fromEntries(
+    names.map((name, i) => {
+      const total = totals[i] ?? { events: 0, seconds: 1 };
+      return [name, { rate: total.events / total.seconds, vsFirst: median(ratios[i] ?? []) }];
+    }),
+  ) as Record<K, { rate: number; vsFirst: number }>;
+}
+
+/** Each way's cost against the first's (median over turns of short slices, as in measure()). */
+function perCall<K extends string>(seconds: number, ways: Record<K, () => void>): Record<K, number> {
+  const names = Object.keys(ways) as K[];
+  const ratios: number[][] = names.map(() => []);
+  for (let turn = 0; turn < 20; turn++) {
+    const costs = names.map((name) => {
+      let calls = 0;
+      const started = performance.now();
+      do {
+        ways[name]();
+        calls++;
+      } while (performance.now() - started < (seconds * 1000) / 20 / names.length);
+      return (performance.now() - started) / calls;
+    });
+    costs.forEach((cost, i) => ratios[i]?.push(cost / (costs[0] ?? cost)));
+  }
+  return Object.fromEntries(names.map((name, i) => [name, median(ratios[i] ?? [])])) as Record<K, number>;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
 }
 
 /** The baseline: what any consumer of the events pays anyway — copy, sort by time, walk them once. */
@@ -121,6 +175,53 @@ function scoreOneByOne(now: Date) {
   };
 }
 
+/** A probe event `days` after `atMs`: what typically comes next in a nurtured lead's log. */
+function probe(leadId: string, atMs: number, i: number): LeadEvent {
+  const kinds: [EventType, EventProperties][] = [
+    ['email_sent', {}],
+    ['email_delivered', {}],
+    ['email_opened', {}],
+    ['page_viewed', { url: 'https://x.io/pricing' }],
+    ['email_clicked', { link: 'https://x.io/blog' }],
+  ];
+  const [type, properties] = kinds[i % kinds.length] ?? ['email_opened', {}];
+  const at = new Date(atMs + (i + 1) * 0.25 * DAY_MS).toISOString();
+  return { eventId: `${leadId}-probe-${i}`, leadId, type, occurredAt: at, receivedAt: at, source: 'api', properties };
+}
+
+interface Prior {
+  lead: Lead;
+  probes: LeadEvent[];
+}
+
+/** Leads scored from their first `prior` events, each with the same five probe events to apply next. */
+function leadsWithPrior(prior: number, count: number): Prior[] {
+  const rnd = random(7);
+  const weeks = Math.ceil(prior / 2.5) + 4;
+  return Array.from({ length: count }, (_, i) => {
+    const { lead, events } = history(10_000 + i, weeks, rnd);
+    const before = events.slice(0, prior);
+    const lastMs = Math.max(...before.map((e) => Date.parse(e.occurredAt)));
+    const scored = applyEvents(lead, before, defaultModel, new Date(lastMs)).lead;
+    return { lead: scored, probes: Array.from({ length: 5 }, (_, k) => probe(lead.leadId, lastMs, k)) };
+  });
+}
+
+/** Nanoseconds per call of applying one probe event to a lead with prior events (the lead is not modified). */
+function costPerCall(leads: readonly Prior[], seconds: number): number {
+  let calls = 0;
+  const started = performance.now();
+  let elapsed = 0;
+  do {
+    for (const { lead, probes } of leads) {
+      for (const event of probes) applyEvents(lead, [event], defaultModel, new Date(event.occurredAt));
+      calls += probes.length;
+    }
+    elapsed = performance.now() - started;
+  } while (elapsed < seconds * 1000);
+  return (elapsed * 1e6) / calls;
+}
+
 export function main(args: readonly string[] = process.argv.slice(2)): void {
   const leads = Number(args[0] ?? 500);
   const seconds = Number(args[1] ?? 2);
@@ -133,18 +234,56 @@ export function main(args: readonly string[] = process.argv.slice(2)): void {
   // Warm up the JIT on every path before timing anything.
   for (const round of [sortAndWalk, scoreAtOnce(now), scoreOneByOne(now)]) histories.slice(0, 50).forEach(round);
 
-  const baseline = measure(histories, seconds, sortAndWalk);
-  const atOnce = measure(histories, seconds, scoreAtOnce(now));
-  const oneByOne = measure(histories, seconds, scoreOneByOne(now));
+  const { baseline, atOnce, oneByOne } = measure(histories, seconds, {
+    baseline: sortAndWalk,
+    atOnce: scoreAtOnce(now),
+    oneByOne: scoreOneByOne(now),
+  });
 
   const rate = (n: number): string => `${Math.round(n).toLocaleString('en-US').padStart(12)} events/s`;
+  const ratio = (r: number, goal: string): string => `${r.toFixed(3)}x baseline   (goal ${goal})`;
   console.log(`scoring benchmark: ${leads} leads, ${total} events (${(total / leads).toFixed(1)} per lead), one core`);
-  console.log(`  baseline (sort + walk)          ${rate(baseline)}`);
+  console.log(`  baseline (sort + walk)          ${rate(baseline.rate)}`);
+  console.log(`  applyEvents, whole history      ${rate(atOnce.rate)}   ${ratio(atOnce.vsFirst, '>= 0.25x')}`);
+  console.log(`  applyEvents, one event per call ${rate(oneByOne.rate)}   ${ratio(oneByOne.vsFirst, '>= 0.10x')}`);
+
+  // One more event on a lead that already has N events: the cost should not grow with N. Leads are scored from
+  // their first N events; the same five kinds of next event are applied to each (fresh from the stored lead).
+  const priors = [10, 100, 500, 2000];
+  const sets = priors.map((prior) => leadsWithPrior(prior, 40));
+  sets.forEach((set) => costPerCall(set, 0.2));
+  // Sizes take turns in short slices, as in measure(); each ratio is the median over turns of the cost against the
+  // cost after 10 prior events in the same turn.
+  const turns = 20;
+  const costs: number[][] = priors.map(() => []);
+  for (let turn = 0; turn < turns; turn++) sets.forEach((set, i) => costs[i]?.push(costPerCall(set, seconds / turns)));
+  const kept = (set: readonly Prior[]): number =>
+    set.reduce((n, { lead }) => n + (lead.scores?.contributions.length ?? 0), 0) / set.length;
+  priors.forEach((prior, i) => {
+    const mine = costs[i] ?? [];
+    const ns = median(mine);
+    const vs10 = median(mine.map((cost, turn) => cost / (costs[0]?.[turn] ?? cost)));
+    const set = sets[i] ?? [];
+    console.log(
+      `  one event after ${String(prior).padStart(4)} prior      ${(ns / 1000).toFixed(2).padStart(8)} µs per call   ` +
+        `${vs10.toFixed(2)}x the cost after 10${prior === 2000 ? '   (goal <= 2x)' : ''}   (${kept(set).toFixed(1)} contributions kept)`,
+    );
+  });
+
+  // Where a call goes, in units of one Date.parse of an ISO date (about what the baseline pays per event): a call
+  // with no event at all (rescore), and fit scored from the profile alone, on the leads with 10 prior events.
+  const few = sets[0] ?? [];
+  const fit = compile(defaultModel).fit;
+  const dates = few.map(({ probes }) => probes[0]?.occurredAt ?? '');
+  const units = perCall(seconds, {
+    parse: () => dates.reduce((n, d) => n + Date.parse(d), 0),
+    oneEvent: () => few.forEach(({ lead, probes }) => applyEvents(lead, probes.slice(2, 3), defaultModel, now)),
+    noEvent: () => few.forEach(({ lead }) => rescore(lead, defaultModel, now)),
+    fitOnly: () => few.forEach(({ lead }) => scoreFit(lead, fit)),
+  });
   console.log(
-    `  applyEvents, whole history      ${rate(atOnce)}   baseline/scoring ${(baseline / atOnce).toFixed(1)}x`,
-  );
-  console.log(
-    `  applyEvents, one event per call ${rate(oneByOne)}   baseline/scoring ${(baseline / oneByOne).toFixed(1)}x`,
+    `  a call after 10 prior, in Date.parses: ${units.oneEvent.toFixed(1)} with one event, ` +
+      `${units.noEvent.toFixed(1)} with none, of which ${units.fitOnly.toFixed(1)} fit from the profile`,
   );
 
   // The model preview (`leadloop simulate`) replays every lead twice (current and candidate model): time per 10,000

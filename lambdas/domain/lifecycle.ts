@@ -1,15 +1,18 @@
 import { assertNever } from './errors.js';
 import type { LeadEvent } from './events.js';
+import { formatInstant, parseInstant } from './instant.js';
 import type { DisqualificationReason, Lead, Stage, StageTransition } from './lead.js';
 import { compile, type CompiledModel } from './scoring/compile.js';
+import { LeadDraft } from './scoring/draft.js';
 import { bounceTypeOf, decayCrossing } from './scoring/engagement.js';
 import { isLeadActivity } from './scoring/effects.js';
-import { fieldValue, type FitResult } from './scoring/fit.js';
+import type { FitInput, FitResult } from './scoring/fit.js';
 import type { ScoringModel } from './scoring/model.js';
 
 /**
  * Stage rules (DESIGN §5): which stage a lead's events and scores earn, and when the requalification sweep should
- * look at it next. Pure functions; the scoring run (scoring/apply.ts) and the sweep (requalification.ts) drive them.
+ * look at it next. Pure functions over a scoring run's draft of the lead (only {@link moveStage} writes to it, the move
+ * it records); the scoring run (scoring/apply.ts) and the sweep (requalification.ts) drive them.
  */
 
 /** Disqualifications that scoring never lifts. Only a `purchase` (a fact, not a score) moves such a lead on. */
@@ -41,12 +44,13 @@ export interface StageDecision {
 
 /** Everything a stage decision looks at, as of `atMs`. */
 export interface StageContext {
-  /** The lead with the event's effects (profile, suppression, …) already applied. */
-  readonly lead: Lead;
+  /** The lead being scored, with the event's effects (profile, suppression, …) already applied. */
+  readonly lead: LeadDraft;
   readonly fit: FitResult;
   /** Engagement as of `atMs`. */
   readonly engagement: number;
-  readonly lastHighIntentAt: string | undefined;
+  /** When the last high-intent action happened (epoch ms). */
+  readonly lastHighIntentMs: number | undefined;
   readonly atMs: number;
   /** The event being applied; undefined for re-checks driven by time or by a model change. */
   readonly event?: LeadEvent;
@@ -85,30 +89,32 @@ export function decideStage(ctx: StageContext): StageDecision | undefined {
 export function earnedStage(ctx: StageContext): FunnelStage {
   const { lead, fit, engagement, model: m } = ctx;
   const { mql } = m.model.thresholds;
-  if (!hasLeadEvidence(lead, m)) return 'subscriber';
+  if (!hasLeadEvidence(lead)) return 'subscriber';
   if (isOnSalesHold(lead, m, ctx.atMs)) return 'lead';
   if (fit.score < mql.fit || engagement < mql.engagement) return 'lead';
   return meetsSql(ctx) ? 'sql' : 'mql';
 }
 
 /** More than a newsletter subscriber: did something beyond the newsletter, or told us more than an email. */
-export function hasLeadEvidence(lead: Lead, m: CompiledModel): boolean {
-  return lead.leadSince !== undefined || m.leadProfileFields.some((field) => fieldValue(lead, field) !== undefined);
+export function hasLeadEvidence(lead: LeadDraft): boolean {
+  return lead.leadSinceMs !== undefined || lead.profileEvidence;
+}
+
+/** Whether a field that counts as lead evidence (`lifecycle.leadProfileFields`) is filled in. */
+export function hasProfileEvidence(lead: FitInput, m: CompiledModel): boolean {
+  for (const read of m.leadProfileReaders) if (read(lead) !== undefined) return true;
+  return false;
 }
 
 /** After a sales rejection the lead stays a `lead` for the cool-off, whatever its scores. */
-export function isOnSalesHold(lead: Lead, m: CompiledModel, atMs: number): boolean {
-  return (
-    lead.stage === 'lead' &&
-    lead.stageReason === 'sales_rejected' &&
-    atMs < Date.parse(lead.stageChangedAt) + m.coolOffMs
-  );
+export function isOnSalesHold(lead: LeadDraft, m: CompiledModel, atMs: number): boolean {
+  return lead.stage === 'lead' && lead.stageReason === 'sales_rejected' && atMs < lead.stageChangedAtMs + m.coolOffMs;
 }
 
 function meetsSql(ctx: StageContext): boolean {
   const { sql } = ctx.model.model.thresholds;
   const highIntent =
-    ctx.lastHighIntentAt !== undefined && Date.parse(ctx.lastHighIntentAt) >= ctx.atMs - ctx.model.highIntentWindowMs;
+    ctx.lastHighIntentMs !== undefined && ctx.lastHighIntentMs >= ctx.atMs - ctx.model.highIntentWindowMs;
   return (
     highIntent &&
     ctx.fit.bantEvidence >= sql.minBantAnswers &&
@@ -223,7 +229,7 @@ function revival(ctx: StageContext): StageDecision | undefined {
 function requalification(ctx: StageContext): StageDecision | undefined {
   const { lead, event, model: m } = ctx;
   const rule =
-    ctx.atMs >= Date.parse(lead.stageChangedAt) + m.coolOffMs
+    ctx.atMs >= lead.stageChangedAtMs + m.coolOffMs
       ? 'lifecycle:cool_off'
       : lead.disqualification === 'not_a_fit'
         ? 'threshold:not_a_fit'
@@ -237,13 +243,8 @@ function disqualify(reason: DisqualificationReason, rule: string): StageDecision
   return { to: 'disqualified', reason, rule, disqualification: reason };
 }
 
-/** Applies a decision: the new stage fields and the transition that records it. */
-export function moveStage(
-  lead: Lead,
-  decision: StageDecision,
-  at: string,
-  eventId?: string,
-): { lead: Lead; transition: StageTransition } {
+/** Applies a decision to the lead's stage fields, stamped `at`; returns the transition that records it. */
+export function moveStage(lead: LeadDraft, decision: StageDecision, at: string, eventId?: string): StageTransition {
   const transition: StageTransition = {
     from: lead.stage,
     to: decision.to,
@@ -253,22 +254,14 @@ export function moveStage(
     ...(decision.disqualification && { disqualification: decision.disqualification }),
     ...(eventId !== undefined && { eventId }),
   };
-  return {
-    lead: {
-      ...withoutDisqualification(lead),
-      stage: decision.to,
-      stageReason: decision.reason,
-      stageChangedAt: at,
-      ...(decision.to === 'disqualified' &&
-        decision.disqualification && { disqualification: decision.disqualification }),
-    },
-    transition,
-  };
+  const disqualification = decision.to === 'disqualified' ? decision.disqualification : undefined;
+  lead.moveTo(decision.to, decision.reason, disqualification, at);
+  return transition;
 }
 
 /** What the time-driven checks need to know about a lead between events. */
 export interface TimedState {
-  readonly lead: Lead;
+  readonly lead: LeadDraft;
   /** Engagement `value` held at `valueAtMs`. */
   readonly value: number;
   readonly valueAtMs: number;
@@ -285,7 +278,7 @@ export interface TimedCheck {
  * The earliest time-driven check due by `untilMs`: an MQL's engagement decaying below the threshold (an exact
  * instant), the end of a cool-off (sales hold or revivable disqualification) after `afterMs`, and, for the sweep
  * only, dormancy. Checks are keyed on instants computed from the lead, never on when they are noticed, so a
- * replay or a different batching records identical transitions.
+ * replay or a different batching records identical transitions. On a tie the first in that order wins.
  */
 export function nextTimedCheck(
   state: TimedState,
@@ -294,24 +287,33 @@ export function nextTimedCheck(
   withDormancy: boolean,
 ): TimedCheck | undefined {
   const { lead, model: m } = state;
-  const changedMs = Date.parse(lead.stageChangedAt);
-  const candidates: TimedCheck[] = [];
+  let kind: TimedCheck['kind'] | undefined;
+  let atMs = untilMs;
   if (lead.stage === 'mql') {
     const crossing = decayCrossing(state.value, state.valueAtMs, m.model.thresholds.mql.engagement, m.halfLifeMs);
-    if (crossing !== undefined) candidates.push({ kind: 'decay', atMs: Math.max(crossing, afterMs) });
+    const decayMs = crossing === undefined ? NaN : Math.max(crossing, afterMs);
+    if (decayMs <= atMs) [kind, atMs] = ['decay', decayMs];
   }
   if (isCoolingOff(lead)) {
-    const endMs = changedMs + m.coolOffMs;
-    if (endMs > afterMs) candidates.push({ kind: 'cool_off', atMs: endMs });
+    const endMs = lead.stageChangedAtMs + m.coolOffMs;
+    if (endMs > afterMs && (kind === undefined ? endMs <= atMs : endMs < atMs)) [kind, atMs] = ['cool_off', endMs];
   }
-  if (withDormancy && isFunnelStage(lead.stage)) candidates.push({ kind: 'dormancy', atMs: dormancyAt(lead, m) });
-  const due = candidates.filter((check) => check.atMs <= untilMs).sort((a, b) => a.atMs - b.atMs);
-  return due[0];
+  if (withDormancy && isFunnelStage(lead.stage)) {
+    const dormantMs = dormancyAt(lead, m);
+    if (kind === undefined ? dormantMs <= atMs : dormantMs < atMs) [kind, atMs] = ['dormancy', dormantMs];
+  }
+  return kind === undefined ? undefined : { kind, atMs };
 }
 
 /** The decision of a decay or dormancy check (a cool-off check re-runs {@link decideStage} instead). */
 export const DECAYED: StageDecision = { to: 'lead', reason: 'score_decayed', rule: 'decay:mql' };
 export const SILENT: StageDecision = { to: 'dormant', reason: 'silent', rule: 'lifecycle:dormant' };
+
+/** The engagement a lead's scores hold, and when (epoch ms): where decay starts from. */
+export interface HeldEngagement {
+  readonly engagement: number;
+  readonly scoredAtMs: number;
+}
 
 /**
  * When the requalification sweep should next look at the lead (DESIGN §7), or undefined if it never needs to:
@@ -320,8 +322,13 @@ export const SILENT: StageDecision = { to: 'dormant', reason: 'silent', rule: 'l
  * after `nowMs`; never for customers, opportunities (sales owns them), dormant leads (only activity revives them)
  * and final disqualifications.
  */
-export function nextReviewAt(lead: Lead, m: CompiledModel, nowMs: number): string | undefined {
-  const changedMs = Date.parse(lead.stageChangedAt);
+export function nextReviewAt(
+  lead: LeadDraft,
+  scores: HeldEngagement | undefined,
+  m: CompiledModel,
+  nowMs: number,
+): string | undefined {
+  const changedMs = lead.stageChangedAtMs;
   const stage = lead.stage;
   switch (stage) {
     case 'customer':
@@ -331,25 +338,20 @@ export function nextReviewAt(lead: Lead, m: CompiledModel, nowMs: number): strin
     case 'disqualified': {
       if (isFinallyDisqualified(lead)) return undefined;
       const periods = Math.max(1, Math.floor((nowMs - changedMs) / m.coolOffMs) + 1);
-      return iso(changedMs + periods * m.coolOffMs);
+      return formatInstant(changedMs + periods * m.coolOffMs);
     }
     case 'subscriber':
     case 'lead':
     case 'mql':
     case 'sql': {
-      const times = [dormancyAt(lead, m)];
-      if (isCoolingOff(lead) && changedMs + m.coolOffMs > nowMs) times.push(changedMs + m.coolOffMs);
+      let reviewMs = dormancyAt(lead, m);
+      if (isCoolingOff(lead) && changedMs + m.coolOffMs > nowMs) reviewMs = Math.min(reviewMs, changedMs + m.coolOffMs);
       const crossing =
-        stage === 'mql' && lead.scores
-          ? decayCrossing(
-              lead.scores.engagement,
-              Date.parse(lead.scores.scoredAt),
-              m.model.thresholds.mql.engagement,
-              m.halfLifeMs,
-            )
+        stage === 'mql' && scores
+          ? decayCrossing(scores.engagement, scores.scoredAtMs, m.model.thresholds.mql.engagement, m.halfLifeMs)
           : undefined;
-      if (crossing !== undefined) times.push(crossing);
-      return iso(Math.min(...times));
+      if (crossing !== undefined) reviewMs = Math.min(reviewMs, crossing);
+      return formatInstant(reviewMs);
     }
     default:
       return assertNever(stage);
@@ -366,35 +368,23 @@ export function markUnresponsive(
   now: Date,
 ): { lead: Lead; transitions: StageTransition[] } {
   if (lead.stage !== 'subscriber' && lead.stage !== 'lead' && lead.stage !== 'mql') return { lead, transitions: [] };
-  const moved = moveStage(lead, disqualify('unresponsive', 'lifecycle:unresponsive'), now.toISOString());
-  return { lead: withReviewAt(moved.lead, compile(model), now.getTime()), transitions: [moved.transition] };
-}
-
-/** The lead with `reviewAt` set by {@link nextReviewAt}, or removed when it needs no review. */
-export function withReviewAt(lead: Lead, m: CompiledModel, nowMs: number): Lead {
-  const reviewAt = nextReviewAt(lead, m, nowMs);
-  const copy = { ...lead };
-  if (reviewAt === undefined) delete copy.reviewAt;
-  else copy.reviewAt = reviewAt;
-  return copy;
-}
-
-function withoutDisqualification(lead: Lead): Lead {
-  const copy = { ...lead };
-  delete copy.disqualification;
-  return copy;
+  const draft = new LeadDraft(lead);
+  const transition = moveStage(draft, disqualify('unresponsive', 'lifecycle:unresponsive'), now.toISOString());
+  const held = lead.scores && { engagement: lead.scores.engagement, scoredAtMs: parseInstant(lead.scores.scoredAt) };
+  const reviewAt = nextReviewAt(draft, held, compile(model), now.getTime());
+  return { lead: draft.toLead(undefined, reviewAt), transitions: [transition] };
 }
 
 /**
  * A funnel lead goes dormant `dormantAfterDays` after its last activity, or after its last stage change if that
  * came later: a lead just recycled or requalified gets a full period to act before it is called silent.
  */
-function dormancyAt(lead: Lead, m: CompiledModel): number {
-  return Math.max(Date.parse(lead.lastActivityAt), Date.parse(lead.stageChangedAt)) + m.dormantMs;
+function dormancyAt(lead: LeadDraft, m: CompiledModel): number {
+  return Math.max(lead.lastActivityAtMs, lead.stageChangedAtMs) + m.dormantMs;
 }
 
 /** Sales-held leads and revivable disqualifications wait out a cool-off from their last stage change. */
-function isCoolingOff(lead: Lead): boolean {
+function isCoolingOff(lead: LeadDraft): boolean {
   return (
     (lead.stage === 'lead' && lead.stageReason === 'sales_rejected') ||
     (lead.stage === 'disqualified' && !isFinallyDisqualified(lead))
@@ -402,12 +392,10 @@ function isCoolingOff(lead: Lead): boolean {
 }
 
 /** True while the lead still has the stage `newLead` gave it: no transition has been recorded yet. */
-export function isAsCreated(lead: Pick<Lead, 'stageReason' | 'stageChangedAt' | 'createdAt'>): boolean {
-  return lead.stageReason === 'created' && lead.stageChangedAt === lead.createdAt;
+export function isAsCreated(lead: LeadDraft): boolean {
+  return lead.stageReason === 'created' && lead.stageChangedAt === lead.before.createdAt;
 }
 
 export function isFunnelStage(stage: Stage): stage is FunnelStage {
   return stage in FUNNEL_RANK;
 }
-
-const iso = (ms: number): string => new Date(ms).toISOString();

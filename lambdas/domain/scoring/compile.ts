@@ -1,13 +1,16 @@
 import { DAY_MS } from '../clock.js';
 import type { EventType } from '../events.js';
 import { compileEngagementRule, type CompiledEngagementRule } from './engagement.js';
-import { compileFitRule, type CompiledFitRule } from './fit.js';
+import { compileFit, fieldReader, type CompiledFit, type FieldReader } from './fit.js';
 import type { FitField, ScoringModel } from './model.js';
 
-/** A validated model with its regular expressions compiled, its rules indexed and its day counts in ms. */
+/**
+ * A validated model ready to score with: regular expressions compiled, rules indexed by event type, every duration in
+ * milliseconds. Compiled once per model object and shared by every scoring run under it.
+ */
 export interface CompiledModel {
   readonly model: ScoringModel;
-  readonly fitRules: readonly CompiledFitRule[];
+  readonly fit: CompiledFit;
   readonly rulesByType: ReadonlyMap<EventType, readonly CompiledEngagementRule[]>;
   readonly cappedRuleIds: ReadonlySet<string>;
   readonly halfLifeMs: number;
@@ -16,6 +19,7 @@ export interface CompiledModel {
   readonly highIntentWindowMs: number;
   readonly subscriberEvents: ReadonlySet<EventType>;
   readonly leadProfileFields: readonly FitField[];
+  readonly leadProfileReaders: readonly FieldReader[];
 }
 
 const compiled = new WeakMap<ScoringModel, CompiledModel>();
@@ -26,7 +30,7 @@ export function compile(model: ScoringModel): CompiledModel {
   if (cached) return cached;
   const result: CompiledModel = {
     model,
-    fitRules: model.fit.rules.map(compileFitRule),
+    fit: compileFit(model.fit),
     rulesByType: indexByType(model.engagement.rules.map(compileEngagementRule)),
     cappedRuleIds: new Set(model.engagement.rules.filter((rule) => rule.cap !== undefined).map((rule) => rule.id)),
     halfLifeMs: model.engagement.halfLifeDays * DAY_MS,
@@ -35,6 +39,7 @@ export function compile(model: ScoringModel): CompiledModel {
     highIntentWindowMs: model.thresholds.sql.highIntentWithinDays * DAY_MS,
     subscriberEvents: new Set(model.lifecycle.subscriberEvents),
     leadProfileFields: model.lifecycle.leadProfileFields,
+    leadProfileReaders: model.lifecycle.leadProfileFields.map(fieldReader),
   };
   compiled.set(model, result);
   return result;

@@ -1,15 +1,7 @@
 import { assertNever } from '../errors.js';
 import type { EventProperties, EventType, LeadEvent } from '../events.js';
-import {
-  BANT_FIELDS,
-  PROFILE_FIELDS,
-  type Attribution,
-  type Bant,
-  type Consent,
-  type Lead,
-  type Profile,
-  type Suppression,
-} from '../lead.js';
+import { BANT_FIELDS, PROFILE_FIELDS, type Consent } from '../lead.js';
+import type { LeadDraft } from './draft.js';
 import { bounceTypeOf, isMachine } from './engagement.js';
 
 /**
@@ -58,39 +50,58 @@ function isActivityType(type: EventType): boolean {
 
 /**
  * What an event says about the lead, apart from scores and stage: profile and BANT answers, consent, attribution,
- * suppression and the last activity time. Returns the same sub-objects when they did not change.
+ * suppression and the last activity time, written to the run's draft of the lead (`eventMs`: when the event says it
+ * happened; `atMs`: the same, capped at the run's "now"). Returns whether the profile or BANT answers changed.
  */
-export function applyEventEffects(lead: Lead, event: LeadEvent, atMs: number): Lead {
+export function applyEventEffects(draft: LeadDraft, event: LeadEvent, eventMs: number, atMs: number): boolean {
   const p = event.properties;
   const consent = consentFrom(event);
-  const newerConsent = consent && (!lead.consent || Date.parse(lead.consent.at) <= Date.parse(consent.at));
-  return {
-    ...lead,
-    profile: withStrings(lead.profile, PROFILE_FIELDS, p),
-    bant: withStrings(lead.bant, BANT_FIELDS, p),
-    ...(newerConsent && { consent }),
-    attribution: attributionWith(lead.attribution, p),
-    suppression: suppressionWith(lead.suppression, event),
-    lastActivityAt:
-      isLeadActivity(event) && atMs > Date.parse(lead.lastActivityAt)
-        ? new Date(atMs).toISOString()
-        : lead.lastActivityAt,
-  };
+  const consentAtMs = draft.consentAtMs();
+  const newerConsent = consent !== undefined && (consentAtMs === undefined || consentAtMs <= eventMs);
+  const seen = propertiesSeen(p);
+  const profileChanged =
+    (seen & LEAD_FIELD) !== 0 &&
+    (copyStrings(draft, 'profile', PROFILE_FIELDS, p) | copyStrings(draft, 'bant', BANT_FIELDS, p)) !== 0;
+  if (newerConsent) draft.setConsent(consent, eventMs);
+  draft.noteEffects(newerConsent);
+  if ((seen & ATTRIBUTION) !== 0) attribute(draft, p);
+  suppress(draft, event);
+  if (isLeadActivity(event) && atMs > draft.lastActivityAtMs) draft.setLastActivityAt(atMs);
+  return profileChanged;
 }
 
-/** Copies non-empty string properties named like the fields; keeps `target` itself when nothing changes. */
-function withStrings<T extends Profile | Bant>(
-  target: T,
-  fields: readonly (keyof T & string)[],
+const LEAD_FIELD = 1;
+const ATTRIBUTION = 2;
+const LEAD_FIELDS: ReadonlySet<string> = new Set([...PROFILE_FIELDS, ...BANT_FIELDS]);
+
+/** Which kinds of property the event carries (most carry none): lead fields, a form id or UTM parameters. */
+function propertiesSeen(p: EventProperties): number {
+  let seen = 0;
+  for (const key in p) {
+    if (LEAD_FIELDS.has(key)) seen |= LEAD_FIELD;
+    else if (key === 'formId' || key.startsWith('utm_')) seen |= ATTRIBUTION;
+  }
+  return seen;
+}
+
+/** Copies non-empty string properties named like the fields; 1 if any changed. */
+function copyStrings<K extends 'profile' | 'bant'>(
+  draft: LeadDraft,
+  target: K,
+  fields: readonly (keyof LeadDraft[K] & string)[],
   p: EventProperties,
-): T {
-  let result = target;
+): number {
+  let changed = 0;
   for (const field of fields) {
     const raw = p[field];
     const value = typeof raw === 'string' ? raw.trim() : '';
-    if (value && result[field] !== value) result = { ...result, [field]: value };
+    if (!value || draft[target][field] === value) continue;
+    const writable: Record<string, string | undefined> =
+      target === 'profile' ? draft.writableProfile() : draft.writableBant();
+    writable[field] = value;
+    changed = 1;
   }
-  return result;
+  return changed;
 }
 
 function consentFrom(event: LeadEvent): Consent | undefined {
@@ -104,15 +115,19 @@ function consentFrom(event: LeadEvent): Consent | undefined {
   };
 }
 
-function attributionWith(attribution: Attribution, p: EventProperties): Attribution {
+function attribute(draft: LeadDraft, p: EventProperties): void {
   const formId = typeof p.formId === 'string' && p.formId ? p.formId : undefined;
   const utm = utmOf(p);
-  if (formId === undefined && utm === undefined) return attribution;
-  return {
-    ...attribution,
-    ...(formId !== undefined && { firstForm: attribution.firstForm ?? formId, lastForm: formId }),
-    ...(utm !== undefined && { firstUtm: attribution.firstUtm ?? utm, lastUtm: utm }),
-  };
+  if (formId === undefined && utm === undefined) return;
+  const attribution = draft.writableAttribution();
+  if (formId !== undefined) {
+    attribution.firstForm = attribution.firstForm ?? formId;
+    attribution.lastForm = formId;
+  }
+  if (utm !== undefined) {
+    attribution.firstUtm = attribution.firstUtm ?? utm;
+    attribution.lastUtm = utm;
+  }
 }
 
 function utmOf(p: EventProperties): Record<string, string> | undefined {
@@ -122,21 +137,24 @@ function utmOf(p: EventProperties): Record<string, string> | undefined {
   return entries.length ? Object.fromEntries(entries) : undefined;
 }
 
-function suppressionWith(suppression: Suppression, event: LeadEvent): Suppression {
+function suppress(draft: LeadDraft, event: LeadEvent): void {
   switch (event.type) {
     case 'email_unsubscribed':
-      return { ...suppression, unsubscribed: true };
+      draft.writableSuppression().unsubscribed = true;
+      return;
     case 'email_complained':
-      return { ...suppression, complained: true };
+      draft.writableSuppression().complained = true;
+      return;
     case 'email_bounced':
-      return bounceTypeOf(event.properties) === 'permanent'
-        ? { ...suppression, hardBounced: true }
-        : { ...suppression, transientBounces: suppression.transientBounces + 1 };
+      if (bounceTypeOf(event.properties) === 'permanent') draft.writableSuppression().hardBounced = true;
+      else draft.writableSuppression().transientBounces = draft.suppression.transientBounces + 1;
+      return;
     case 'email_delivered':
     case 'email_opened':
     case 'email_clicked':
-      return suppression.transientBounces === 0 ? suppression : { ...suppression, transientBounces: 0 };
+      if (draft.suppression.transientBounces !== 0) draft.writableSuppression().transientBounces = 0;
+      return;
     default:
-      return suppression;
+      return;
   }
 }

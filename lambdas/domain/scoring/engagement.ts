@@ -1,16 +1,32 @@
 import { DAY_MS } from '../clock.js';
 import type { EventProperties, LeadEvent } from '../events.js';
+import { formatInstant, parseInstant, storedInstant } from '../instant.js';
 import type { Scores } from '../lead.js';
 import type { EngagementRule } from './model.js';
 
-/** An engagement rule ready to evaluate: its filters compiled once. */
+/** An engagement rule's cap as plain numbers: at most `points` (in absolute value) per window of `periodMs`. */
+export interface CompiledCap {
+  readonly points: number;
+  readonly periodMs: number;
+}
+
+/** An engagement rule ready to evaluate: its filters compiled once, its cap in milliseconds. */
 export interface CompiledEngagementRule {
   readonly rule: EngagementRule;
   readonly matches: (properties: EventProperties) => boolean;
+  readonly cap: CompiledCap | undefined;
+  /** The explanation's label for a machine-flagged event. */
+  readonly machineLabel: string;
 }
 
 /** Per-rule cap windows, as stored in `Scores.caps`. */
 export type CapWindows = Scores['caps'];
+
+/** A capped rule's use of its current window: where the window starts (as stored, whole ms) and the points counted. */
+export interface CapUsage {
+  readonly windowStartMs: number;
+  readonly points: number;
+}
 
 /** Compiles the property filters of one engagement rule; all given filters must match. */
 export function compileEngagementRule(rule: EngagementRule): CompiledEngagementRule {
@@ -26,7 +42,12 @@ export function compileEngagementRule(rule: EngagementRule): CompiledEngagementR
     const expected = where.bounceType;
     checks.push((p) => bounceTypeOf(p) === expected);
   }
-  return { rule, matches: (p) => checks.every((check) => check(p)) };
+  return {
+    rule,
+    matches: (p) => checks.every((check) => check(p)),
+    cap: rule.cap && { points: rule.cap.points, periodMs: rule.cap.periodDays * DAY_MS },
+    machineLabel: `${rule.label} (machine)`,
+  };
 }
 
 /** The first rule (in model order) whose event type and filters match: one rule scores an event. */
@@ -46,6 +67,26 @@ export const bounceTypeOf = (properties: EventProperties): 'permanent' | 'transi
 
 /** The share of a value left after `elapsedMs`: exactly `2^(-elapsed / halfLife)`. */
 export const decayFactor = (elapsedMs: number, halfLifeMs: number): number => 2 ** (-elapsedMs / halfLifeMs);
+
+/**
+ * A contribution's points left after `elapsedMs`, to the cent: exactly `round2(points * decayFactor(elapsed))`.
+ *
+ * The explanation re-decays every kept contribution at each scoring, and the power is most of that cost. Only the
+ * rounding of the product matters, so it is decided from `exp(x ln 2)` — several times cheaper, and within 1e-13
+ * (relative) of the power for the exponents allowed here — whenever that product is not within a billionth of a
+ * rounding boundary; otherwise (about once in a billion) the exact power decides. Either way the result is the same.
+ */
+export function decayedPoints(points: number, elapsedMs: number, halfLifeMs: number): number {
+  const x = -elapsedMs / halfLifeMs;
+  if (x >= -1000 && x <= 1000) {
+    const cents = points * Math.exp(x * Math.LN2) * 100;
+    const fraction = cents - Math.floor(cents);
+    if (Math.abs(cents) < 2 ** 50 && Math.abs(fraction - 0.5) > 1e-9 * Math.max(1, Math.abs(cents))) {
+      return Math.round(cents) / 100;
+    }
+  }
+  return Math.round(points * decayFactor(elapsedMs, halfLifeMs) * 100) / 100;
+}
 
 /**
  * Engagement as of `now`, decayed exactly and lazily from the value stored at `scoredAt`:
@@ -73,7 +114,7 @@ export function decayCrossing(value: number, atMs: number, threshold: number, ha
  * Awards a capped rule's points: at most `cap.points` (in absolute value) per fixed window of `cap.periodDays`,
  * windows aligned to the Unix epoch so that batching cannot move them. An event older than the rule's current
  * window (it arrived late, after a newer window opened) scores nothing: the old window's usage is gone, and
- * never exceeding a cap matters more than crediting a straggler.
+ * never exceeding a cap matters more than crediting a straggler. Caps as stored; see {@link awardWithinCap}.
  */
 export function awardCapped(
   caps: CapWindows,
@@ -82,17 +123,33 @@ export function awardCapped(
   atMs: number,
 ): { awarded: number; caps: CapWindows } {
   if (rule.cap === undefined || points === 0) return { awarded: points, caps };
-  const periodMs = rule.cap.periodDays * DAY_MS;
-  const windowStartMs = Math.floor(atMs / periodMs) * periodMs;
   const current = caps[rule.id];
-  const currentStartMs = current === undefined ? -Infinity : Date.parse(current.windowStart);
-  if (currentStartMs > windowStartMs) return { awarded: 0, caps };
-  const used = currentStartMs === windowStartMs && current !== undefined ? current.points : 0;
-  const magnitude = Math.min(Math.abs(points), Math.max(0, rule.cap.points - used));
-  const windowStart = new Date(windowStartMs).toISOString();
+  const before = current && { windowStartMs: parseInstant(current.windowStart), points: current.points };
+  const cap = { points: rule.cap.points, periodMs: rule.cap.periodDays * DAY_MS };
+  const { awarded, usage } = awardWithinCap(before, cap, points, atMs);
+  if (usage === before || usage === undefined) return { awarded, caps };
+  return {
+    awarded,
+    caps: { ...caps, [rule.id]: { windowStart: formatInstant(usage.windowStartMs), points: usage.points } },
+  };
+}
+
+/** {@link awardCapped} on a rule's usage as plain numbers: the points awarded and the usage after (the same if untouched). */
+export function awardWithinCap(
+  usage: CapUsage | undefined,
+  cap: CompiledCap,
+  points: number,
+  atMs: number,
+): { awarded: number; usage: CapUsage | undefined } {
+  const windowStartMs = Math.floor(atMs / cap.periodMs) * cap.periodMs;
+  const currentStartMs = usage === undefined ? -Infinity : usage.windowStartMs;
+  if (currentStartMs > windowStartMs) return { awarded: 0, usage };
+  const used = usage !== undefined && currentStartMs === windowStartMs ? usage.points : 0;
+  const magnitude = Math.min(Math.abs(points), Math.max(0, cap.points - used));
   return {
     awarded: Math.sign(points) * magnitude,
-    caps: { ...caps, [rule.id]: { windowStart, points: used + magnitude } },
+    // The window is kept as its stored text reads back (a fractional millisecond does not survive storage).
+    usage: { windowStartMs: storedInstant(windowStartMs), points: used + magnitude },
   };
 }
 

@@ -1,7 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DAY_MS } from '../../../lambdas/domain/clock.js';
 import type { Lead } from '../../../lambdas/domain/lead.js';
-import { awardCapped, decayCrossing } from '../../../lambdas/domain/scoring/engagement.js';
+import { awardCapped, decayCrossing, decayFactor, decayedPoints } from '../../../lambdas/domain/scoring/engagement.js';
 import {
   decayedEngagement,
   defaultModel,
@@ -247,5 +248,49 @@ describe('the explanation', () => {
     const { lead } = applyOn(freshLead(), [eventOn(0, 'email_opened'), eventOn(0, 'email_opened')], 0, model);
     expect(engagementOf(lead)).toBe(2);
     expect(ruleIds(lead)).toEqual(['open']);
+  });
+});
+
+describe('decayed points in the explanation', () => {
+  /** The definition: the points times the exact decay factor, rounded to the cent. */
+  const direct = (points: number, elapsedMs: number, halfLifeMs: number): number =>
+    Math.round(points * decayFactor(elapsedMs, halfLifeMs) * 100) / 100;
+  const same = (a: number, b: number): boolean => Object.is(a, b);
+
+  it('are exactly the points times the decay factor, rounded to the cent', { timeout: 60_000 }, () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.integer({ min: -50, max: 50 }), fc.double({ min: -1e6, max: 1e6, noNaN: true })),
+        fc.oneof(
+          fc.integer({ min: -400 * DAY_MS, max: 4000 * DAY_MS }),
+          fc.double({ min: -1e13, max: 1e14, noNaN: true }),
+        ),
+        fc.double({ min: 0.01 * DAY_MS, max: 1000 * DAY_MS, noNaN: true }),
+        (points, elapsedMs, halfLifeMs) => {
+          expect(same(decayedPoints(points, elapsedMs, halfLifeMs), direct(points, elapsedMs, halfLifeMs))).toBe(true);
+        },
+      ),
+      { numRuns: 100_000 },
+    );
+  });
+
+  it('are exact next to a rounding boundary, where the cheaper power cannot decide', { timeout: 60_000 }, () => {
+    // Elapsed times whose decayed points land within a hair of a half cent: x.xx5 exactly, and either side of it.
+    const h = 30 * DAY_MS;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: 1, max: 1999 }),
+        fc.integer({ min: -3, max: 3 }),
+        (points, halfCents, ulps) => {
+          const target = (halfCents + 0.5) / 100 / points;
+          const elapsed = -Math.log2(target) * h + ulps;
+          if (!(target < 1)) return;
+          expect(same(decayedPoints(points, elapsed, h), direct(points, elapsed, h))).toBe(true);
+          expect(same(decayedPoints(-points, elapsed, h), direct(-points, elapsed, h))).toBe(true);
+        },
+      ),
+      { numRuns: 50_000 },
+    );
   });
 });

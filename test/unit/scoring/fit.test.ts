@@ -17,11 +17,9 @@ function withFitRules(rules: FitRule[]): ScoringModel {
 }
 
 function fitOf(who: { email?: string; profile?: Profile; bant?: Bant }, model: ScoringModel = defaultModel): FitResult {
-  const m = compile(model);
   return scoreFit(
     { email: who.email ?? 'pat@acme.io', profile: who.profile ?? {}, bant: who.bant ?? {} },
-    m.fitRules,
-    model,
+    compile(model).fit,
   );
 }
 
