@@ -36,7 +36,8 @@ export function leadItem(lead: Lead): Item {
   };
 }
 
-function eventItem(e: LeadEvent): Item {
+/** An event item as stored: the event plus its keys (shared with bulk writers: the demo seed, benchmarks). */
+export function eventItem(e: LeadEvent): Item {
   return { ...e, ...keys.event(e.leadId, e.eventId), entity: 'event' };
 }
 
