@@ -1,7 +1,7 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LeadEvent } from '../domain/events.js';
-import type { Lead } from '../domain/lead.js';
-import { eventItem, leadItem } from './dynamo-lead-repository.js';
+import type { Lead, StageTransition } from '../domain/lead.js';
+import { eventItem, leadItem, stageItem } from './dynamo-lead-repository.js';
 import { keys } from './table-definition.js';
 
 /**
@@ -13,8 +13,16 @@ import { keys } from './table-definition.js';
 type Item = Record<string, unknown>;
 
 export interface BulkWriter {
-  /** Queues a lead with its identity item and its events; resolves once its items are queued (backpressure). */
-  addLead(lead: Lead, events: readonly LeadEvent[]): Promise<void>;
+  /**
+   * Queues a lead with its identity item and its events; resolves once its items are queued (backpressure). With
+   * `scored`, the events are marked applied at that instant and the stage history is written too: the lead as the
+   * scoring pipeline would have left it (the pipeline then finds nothing pending).
+   */
+  addLead(
+    lead: Lead,
+    events: readonly LeadEvent[],
+    scored?: { appliedAt: string; transitions: readonly StageTransition[] },
+  ): Promise<void>;
   /** Waits for every queued item to be written; resolves to the items written. */
   flush(): Promise<number>;
 }
@@ -59,14 +67,15 @@ export function bulkWriter(db: DynamoDBDocumentClient, table: string, concurrenc
   };
 
   return {
-    async addLead(lead, events) {
+    async addLead(lead, events, scored) {
       pending.push(leadItem(lead), {
         ...keys.identity(lead.email),
         entity: 'identity',
         leadId: lead.leadId,
         createdAt: lead.createdAt,
       });
-      for (const e of events) pending.push(eventItem(e));
+      for (const e of events) pending.push(scored ? { ...eventItem(e), appliedAt: scored.appliedAt } : eventItem(e));
+      for (const t of scored?.transitions ?? []) pending.push(stageItem(lead.leadId, t));
       await drain(false);
     },
     async flush() {

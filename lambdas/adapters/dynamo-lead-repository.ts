@@ -41,7 +41,8 @@ export function eventItem(e: LeadEvent): Item {
   return { ...e, ...keys.event(e.leadId, e.eventId), entity: 'event' };
 }
 
-function stageItem(leadId: string, t: StageTransition): Item {
+/** A stage-history item as stored (shared with bulk writers). */
+export function stageItem(leadId: string, t: StageTransition): Item {
   return { ...t, leadId, ...keys.stage(leadId, t.at, t.to), entity: 'stage' };
 }
 
