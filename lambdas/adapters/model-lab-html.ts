@@ -72,10 +72,10 @@ function lineChart(
   const legend = series
     .map(
       (s, i) =>
-        `<g transform="translate(${L + i * 150},${H - 6})"><line x1="0" x2="22" y1="-4" y2="-4" stroke="${s.color}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/><text x="28" y="0">${esc(s.name)}</text></g>`,
+        `<g transform="translate(${L + i * 170},${H + 14})"><line x1="0" x2="22" y1="-4" y2="-4" stroke="${s.color}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/><text x="28" y="0">${esc(s.name)}</text></g>`,
     )
     .join('');
-  return `<figure><svg viewBox="0 0 ${W} ${H + 18}" role="img" aria-label="${esc(title)}"><title>${esc(title)}</title>${grid}${ticks}${lines}${markLines}<text x="${(L + W - R) / 2}" y="${H - B + 32}" text-anchor="middle" class="axis">${esc(xLabel)}</text>${legend}</svg><figcaption>${esc(title)}</figcaption></figure>`;
+  return `<figure><svg viewBox="0 0 ${W} ${H + 22}" role="img" aria-label="${esc(title)}"><title>${esc(title)}</title>${grid}${ticks}${lines}${markLines}<text x="${(L + W - R) / 2}" y="${H - B + 32}" text-anchor="middle" class="axis">${esc(xLabel)}</text>${legend}</svg><figcaption>${esc(title)}</figcaption></figure>`;
 }
 
 /** Bars, optionally two series side by side, with an optional reference line. */
