@@ -132,14 +132,15 @@ class Channel<T> {
   }
 }
 
-/** One lead's items as they arrive. */
-interface Group {
+/** One lead's items (its partition) as they arrive. */
+export interface Group {
   pk: string;
   lead?: Item;
   events: Item[];
 }
 
-function assemble(group: Group): LeadRead | undefined {
+/** A lead's log from its items, validated; undefined for events without their lead item. Shared with the export reader. */
+export function assemble(group: Group): LeadRead | undefined {
   if (!group.lead) return undefined;
   const lead = LeadItem.safeParse(group.lead);
   const leadId = typeof group.lead.leadId === 'string' ? group.lead.leadId : group.pk;
