@@ -12,6 +12,7 @@ const BENCHES: Record<string, string[]> = {
   nurture: ['bench/nurture.ts'],
   requalify: ['bench/requalify.ts'],
   soak: ['bench/soak.ts'],
+  'model-lab': ['bench/model-lab.ts'],
 };
 
 const wanted = process.argv.slice(2);

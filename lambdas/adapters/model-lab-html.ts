@@ -72,7 +72,7 @@ function lineChart(
   const legend = series
     .map(
       (s, i) =>
-        `<g transform="translate(${L + i * 170},${H + 14})"><line x1="0" x2="22" y1="-4" y2="-4" stroke="${s.color}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/><text x="28" y="0">${esc(s.name)}</text></g>`,
+        `<g transform="translate(${L + i * 128},${H + 14})"><line x1="0" x2="22" y1="-4" y2="-4" stroke="${s.color}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/><text x="28" y="0">${esc(s.name)}</text></g>`,
     )
     .join('');
   return `<figure><svg viewBox="0 0 ${W} ${H + 22}" role="img" aria-label="${esc(title)}"><title>${esc(title)}</title>${grid}${ticks}${lines}${markLines}<text x="${(L + W - R) / 2}" y="${H - B + 32}" text-anchor="middle" class="axis">${esc(xLabel)}</text>${legend}</svg><figcaption>${esc(title)}</figcaption></figure>`;
@@ -208,7 +208,7 @@ export function renderReportHtml(
     'MQL engagement threshold (points)',
     [
       ...curveSeries(report.thresholds, 'mql', fitNow, '', false),
-      ...(c ? curveSeries(c.thresholdGrid, 'mql', c.thresholds.mql.fit, ' (candidate)', true) : []),
+      ...(c ? curveSeries(c.thresholdGrid, 'mql', c.thresholds.mql.fit, ', cand.', true) : []),
     ],
     [
       { x: report.current.mql.engagement, label: 'now', color: '#444' },
@@ -223,7 +223,7 @@ export function renderReportHtml(
     'SQL engagement threshold (points)',
     [
       ...curveSeries(report.thresholds, 'sql', bantNow, '', false),
-      ...(c ? curveSeries(c.thresholdGrid, 'sql', c.thresholds.sql.minBantAnswers, ' (candidate)', true) : []),
+      ...(c ? curveSeries(c.thresholdGrid, 'sql', c.thresholds.sql.minBantAnswers, ', cand.', true) : []),
     ],
     [
       { x: report.current.sql.minEngagement, label: 'now', color: '#444' },
