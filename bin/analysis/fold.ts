@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { assertNever } from '../../lambdas/domain/errors.js';
 import {
   addLead,
   emptyTally,
@@ -80,5 +81,7 @@ export function foldFor(task: AnalysisTask): Fold<Tally> | Fold<ComparisonTally>
         merge: (a: ComparisonTally, b: ComparisonTally) => mergeComparisons(a, b, task.examples),
       };
     }
+    default:
+      return assertNever(task);
   }
 }
