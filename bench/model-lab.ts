@@ -25,7 +25,8 @@ import { startBenchTable } from './support/dynamo.js';
  * Each prints its rate as a ratio of the scan rate and the peak RSS of this process while it ran (worker threads
  * included; DynamoDB Local is a separate JVM, not counted).
  *
- * Run: `npx tsx bench/model-lab.ts [--leads 10000] [--backtest-leads 10000,100000] [--segments 16] [--workers n]`.
+ * Run: `npx tsx bench/model-lab.ts [--leads 10000] [--backtest-leads 10000,100000] [--segments 16] [--workers n]`
+ * (`--leads 0` runs the backtest part alone).
  */
 
 const REGION = 'us-east-1';
@@ -94,6 +95,49 @@ async function seed(
   return { items, seconds: (performance.now() - t0) / 1000 };
 }
 
+async function simulateBench(
+  doc: DynamoDBDocumentClient,
+  leads: number,
+  segments: number,
+  workers: number,
+  stricter: ReturnType<typeof parseModel>,
+): Promise<void> {
+  const rnd = random(42);
+  const seeded = await seed(
+    doc,
+    'bench-simulate',
+    (function* () {
+      for (let i = 0; i < leads; i++) yield history(i, rnd);
+    })(),
+  );
+  console.log(
+    `  seeded ${fmt(leads)} leads, ${fmt(seeded.items)} items in ${seeded.seconds.toFixed(1)} s (${fmt(seeded.items / seeded.seconds)} items/s, parallel BatchWriteItem)`,
+  );
+  const scan = await withPeakRss(() => bareScan(doc, 'bench-simulate', { segments }));
+  const scanRate = scan.value / scan.seconds;
+  console.log(
+    `  baseline: bare parallel Scan       ${fmt(scanRate).padStart(8)} items/s  (${fmt(scan.value)} items, ${scan.seconds.toFixed(1)} s, peak RSS ${scan.peakMb.toFixed(0)} MB)`,
+  );
+  const stats = emptyStats();
+  const sim = await withPeakRss(() =>
+    foldLeads(
+      {
+        kind: 'simulate',
+        current: defaultModel,
+        candidate: stricter,
+        asOf: new Date(START + 200 * DAY_MS).toISOString(),
+        examples: 3,
+      },
+      readableLeads(new LeadTableReader(doc, 'bench-simulate'), { segments }, [], stats),
+      { workers },
+    ),
+  );
+  const simRate = stats.items / sim.seconds;
+  console.log(
+    `  simulate (stream + 2 replays)      ${fmt(simRate).padStart(8)} items/s  ${(simRate / scanRate).toFixed(2)}× scan (goal ≥ 0.5×)  ${fmt(sim.value.leads / sim.seconds)} leads/s  peak RSS ${sim.peakMb.toFixed(0)} MB (goal ≤ 512)  ${sim.value.changed} of ${sim.value.leads} would change stage`,
+  );
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -117,46 +161,13 @@ async function main(): Promise<void> {
       `model lab benchmark: DynamoDB Local in memory, ${segments} Scan segments, ${workers} worker thread(s)`,
     );
 
-    // --- simulate (issue 14 goal 2)
+    // --- simulate (issue 14 goal 2); --leads 0 skips it
     const leads = Number(values.leads);
-    const rnd = random(42);
-    const seeded = await seed(
-      doc,
-      'bench-simulate',
-      (function* () {
-        for (let i = 0; i < leads; i++) yield history(i, rnd);
-      })(),
-    );
-    console.log(
-      `  seeded ${fmt(leads)} leads, ${fmt(seeded.items)} items in ${seeded.seconds.toFixed(1)} s (${fmt(seeded.items / seeded.seconds)} items/s, parallel BatchWriteItem)`,
-    );
-    const scan = await withPeakRss(() => bareScan(doc, 'bench-simulate', { segments }));
-    const scanRate = scan.value / scan.seconds;
-    console.log(
-      `  baseline: bare parallel Scan       ${fmt(scanRate).padStart(8)} items/s  (${fmt(scan.value)} items, ${scan.seconds.toFixed(1)} s, peak RSS ${scan.peakMb.toFixed(0)} MB)`,
-    );
     const stricter = parseModel({
       ...defaultModel,
       thresholds: { ...defaultModel.thresholds, mql: { fit: 20, engagement: 25 } },
     });
-    const stats = emptyStats();
-    const sim = await withPeakRss(() =>
-      foldLeads(
-        {
-          kind: 'simulate',
-          current: defaultModel,
-          candidate: stricter,
-          asOf: new Date(START + 200 * DAY_MS).toISOString(),
-          examples: 3,
-        },
-        readableLeads(new LeadTableReader(doc, 'bench-simulate'), { segments }, [], stats),
-        { workers },
-      ),
-    );
-    const simRate = stats.items / sim.seconds;
-    console.log(
-      `  simulate (stream + 2 replays)      ${fmt(simRate).padStart(8)} items/s  ${(simRate / scanRate).toFixed(2)}× scan (goal ≥ 0.5×)  ${fmt(sim.value.leads / sim.seconds)} leads/s  peak RSS ${sim.peakMb.toFixed(0)} MB (goal ≤ 512)  ${sim.value.changed} of ${sim.value.leads} would change stage`,
-    );
+    if (leads > 0) await simulateBench(doc, leads, segments, workers, stricter);
 
     // --- backtest (issue 15), on demo leads with sales outcomes
     for (const n of values['backtest-leads'].split(',').map(Number)) {
