@@ -5,7 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createLeadloopApp } from '../../lib/leadloop-app.js';
 import { LeadStore } from '../../lib/lead-store.js';
 import { MODEL_LAB_STATES, ModelLab } from '../../lib/model-lab.js';
-import { cdkJsonContext, logicalIdOf, synthLeadloop, testApp } from './synth.js';
+import { LeadloopStack } from '../../lib/leadloop-stack.js';
+import { cdkJsonContext, logicalIdOf, testApp } from './synth.js';
 
 const findings = (stack: Stack) =>
   new AwsSolutionsChecks()
@@ -30,19 +31,28 @@ function definitionOf(template: Template): { States: Record<string, Record<strin
 
 describe('ModelLab (backtest at scale, behind -c modelLab=true)', () => {
   let built: ReturnType<typeof build>;
+  /** The app as bin/app.ts builds it (with its cdk-nag plugin), with the flag on: synthesized once. */
+  let withFlag: ReturnType<typeof createLeadloopApp>;
   beforeAll(() => {
     built = build();
-  });
+    withFlag = createLeadloopApp({
+      context: { ...cdkJsonContext, 'aws:cdk:bundling-stacks': [], stage: 'prod', modelLab: 'true' },
+      builtinCloudFormationValidation: false,
+    });
+  }, 120_000);
 
   it('is not in the stack without the flag, and is with it', () => {
-    expect(synthLeadloop().stack.node.tryFindChild('ModelLab')).toBeUndefined();
-    const on = synthLeadloop({ modelLab: 'true' });
-    expect(on.stack.node.tryFindChild('ModelLab')).toBeInstanceOf(ModelLab);
-    on.template.hasOutput('*', { Description: Match.stringLikeRegexp('Model lab: start an execution') });
+    expect(new LeadloopStack(testApp(), 'Off').node.tryFindChild('ModelLab')).toBeUndefined();
+    expect(withFlag.stack.node.tryFindChild('ModelLab')).toBeInstanceOf(ModelLab);
+    Template.fromStack(withFlag.stack).hasOutput('*', {
+      Description: Match.stringLikeRegexp('Model lab: start an execution'),
+    });
   });
 
   it('rejects a flag that is not a boolean', () => {
-    expect(() => synthLeadloop({ modelLab: 'yes please' })).toThrow(/context "modelLab" must be true or false/);
+    expect(() => new LeadloopStack(testApp({ modelLab: 'yes please' }), 'Bad')).toThrow(
+      /context "modelLab" must be true or false/,
+    );
   });
 
   it('exports the table, shuffles the export with a Distributed Map over its JSONL manifest, backtests the shards, writes the report', () => {
@@ -134,11 +144,7 @@ describe('ModelLab (backtest at scale, behind -c modelLab=true)', () => {
   });
 
   it('has no cdk-nag finding in the app with the flag on', () => {
-    const app = createLeadloopApp({
-      context: { ...cdkJsonContext, 'aws:cdk:bundling-stacks': [], stage: 'prod', modelLab: 'true' },
-      builtinCloudFormationValidation: false,
-    });
-    expect(() => app.app.synth()).not.toThrow();
-    expect(findings(app.stack)).toEqual([]);
+    expect(() => withFlag.app.synth()).not.toThrow();
+    expect(findings(withFlag.stack)).toEqual([]);
   });
 });
