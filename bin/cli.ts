@@ -12,6 +12,14 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'preview a scoring-model change: how many stored leads would change stage (writes nothing)',
     load: async () => (await import('./commands/simulate.js')).simulate,
   },
+  backtest: {
+    summary: 'how well the scoring model predicted what sales decided: precision, recall, lift, calibrated thresholds',
+    load: async () => (await import('./commands/backtest.js')).backtest,
+  },
+  seed: {
+    summary: 'fill the local stack with demo leads (--demo): personas with histories and sales outcomes',
+    load: async () => (await import('./commands/seed.js')).seed,
+  },
   sweep: {
     summary: 'run one requalification sweep now and print its summary',
     load: async () => (await import('./commands/sweep.js')).sweep,

@@ -19,6 +19,7 @@ import { type LeadloopConfig, readConfig } from './leadloop-config.js';
 import type { LeadloopFunction, LogLevel } from './leadloop-function.js';
 import { LeadEvents } from './lead-events.js';
 import { LeadStore } from './lead-store.js';
+import { ModelLab } from './model-lab.js';
 import { NURTURE_TASKS, NurtureWorkflows } from './nurture-workflows.js';
 import { Observability } from './observability.js';
 import { Requalification } from './requalification.js';
@@ -168,6 +169,13 @@ export class LeadloopStack extends Stack {
     new CfnOutput(this, 'RequalificationStateMachineUrl', {
       description: 'Step Functions console: the requalification sweep',
       value: stateMachineConsoleUrl(this.requalification.stateMachine.stateMachineArn),
+    });
+
+    // The model lab's backtest at scale (DESIGN §11), only with `-c modelLab=true`.
+    ModelLab.addIfEnabled(this, 'ModelLab', {
+      table,
+      logLevel,
+      ...(destroyOnRemoval && { removalPolicy: RemovalPolicy.DESTROY }),
     });
   }
 

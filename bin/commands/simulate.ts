@@ -5,25 +5,24 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-repository.js';
+import { emptyStats } from '../../lambdas/adapters/lead-table-reader.js';
 import { loadScoringModel } from '../../lambdas/adapters/scoring-model.js';
 import { parseModel, ScoringModelError } from '../../lambdas/domain/scoring/index.js';
-import { compareModels, type LeadHistory, type ModelComparison } from '../../lambdas/domain/simulation.js';
+import { comparisonOf, type ModelComparison } from '../../lambdas/domain/simulation.js';
+import { defaultWorkers, foldLeads } from '../analysis/pool.js';
+import { startProgress } from '../progress.js';
+import { openTable, positiveInt, readableLeads, TABLE_OPTIONS, TABLE_USAGE, UsageError } from './table-args.js';
 
 const USAGE = `usage: npm run leadloop -- simulate --model <file.json> [options]
 
   --model <file>       the candidate scoring model (JSON; see docs/scoring-model.md)
   --current <file>     the model to compare against (default: $LEADLOOP_SCORING_MODEL or the shipped default)
-  --endpoint <url>     DynamoDB endpoint (default: the local stack's, http://127.0.0.1:$DYNAMODB_PORT or 8000);
-                       pass --endpoint aws to use AWS with your credentials
-  --table <name>       table (default $TABLE_NAME or leadloop-local)
-  --region <region>    (default $AWS_REGION or us-east-1)
+${TABLE_USAGE}
+  --workers <n>        worker threads that score (default: cores - 1; 0 scores on the reading thread)
   --as-of <ISO-8601>   score as of this instant (default now)
   --examples <n>       examples per stage move (default 3)
+  --no-progress        no progress display on stderr
   --json               print the comparison as JSON`;
-
 function print(c: ModelComparison): void {
   console.log(`${c.leads} leads re-scored; ${c.changed} would change stage.\n`);
   console.log('stage           current  candidate');
@@ -43,72 +42,85 @@ function print(c: ModelComparison): void {
 }
 
 export async function simulate(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: 'string' },
-      current: { type: 'string' },
-      endpoint: { type: 'string' },
-      table: { type: 'string' },
-      region: { type: 'string' },
-      'as-of': { type: 'string' },
-      examples: { type: 'string' },
-      json: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  try {
+    return await run(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError || e instanceof ScoringModelError || e instanceof SyntaxError)) throw e;
+    console.error(`leadloop simulate: ${e.message}${e instanceof UsageError ? `\n\n${USAGE}` : ''}`);
+    return 2;
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: {
+        model: { type: 'string' },
+        current: { type: 'string' },
+        ...TABLE_OPTIONS,
+        workers: { type: 'string' },
+        'as-of': { type: 'string' },
+        examples: { type: 'string' },
+        'no-progress': { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  const { values } = parsed;
   if (values.help) {
     console.log(USAGE);
     return 0;
   }
-  if (!values.model) {
-    console.error(`leadloop simulate: --model is required\n\n${USAGE}`);
-    return 2;
-  }
-  let candidate;
-  let current;
-  try {
-    candidate = parseModel(JSON.parse(readFileSync(values.model, 'utf8')) as unknown);
-    current = loadScoringModel(values.current ?? process.env.LEADLOOP_SCORING_MODEL);
-  } catch (e) {
-    const message = e instanceof ScoringModelError || e instanceof SyntaxError ? e.message : String(e);
-    console.error(`leadloop simulate: ${message}`);
-    return 2;
-  }
+  if (!values.model) throw new UsageError('--model is required');
+  const candidate = parseModel(JSON.parse(readFileSync(values.model, 'utf8')) as unknown);
+  const current = loadScoringModel(values.current ?? process.env.LEADLOOP_SCORING_MODEL);
   const asOf = values['as-of'] ? new Date(values['as-of']) : new Date();
-  if (Number.isNaN(asOf.getTime())) {
-    console.error('leadloop simulate: --as-of must be an ISO-8601 date-time');
-    return 2;
-  }
-  const endpoint = values.endpoint ?? `http://127.0.0.1:${process.env.DYNAMODB_PORT || 8000}`;
-  const client = new DynamoDBClient({
-    region: values.region ?? process.env.AWS_REGION ?? 'us-east-1',
-    ...(endpoint === 'aws' ? {} : { endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
-  });
-  const repo = new DynamoLeadRepository(
-    DynamoDBDocumentClient.from(client),
-    values.table ?? (process.env.TABLE_NAME || 'leadloop-local'),
-  );
-  const histories: LeadHistory[] = [];
+  if (Number.isNaN(asOf.getTime())) throw new UsageError('--as-of must be an ISO-8601 date-time');
+  const examples = positiveInt('examples', values.examples, 3, 1000);
+  const workers = values.workers === undefined ? defaultWorkers() : Number(values.workers);
+  if (!Number.isInteger(workers) || workers < 0 || workers > 64)
+    throw new UsageError('--workers must be a whole number from 0 to 64');
+  const table = openTable(values);
   const unreadable: string[] = [];
-  for await (const lead of repo.allLeads()) {
-    try {
-      histories.push({ lead, events: await repo.listEvents(lead.leadId) });
-    } catch {
-      // An event item that no longer fits the schema (written by hand, or by an older version) leaves that lead out
-      // of the preview rather than ending it; the lead ids are listed.
-      unreadable.push(lead.leadId);
+  const stats = emptyStats();
+  try {
+    const progress = startProgress('simulate', {
+      unit: 'items',
+      total: await table.reader.estimatedItems(),
+      enabled: !values['no-progress'],
+    });
+    const leads = readableLeads(
+      table.reader,
+      { segments: table.segments, onPage: (s) => progress.update(s.items, `${s.leads.toLocaleString('en-US')} leads`) },
+      unreadable,
+      stats,
+    );
+    const tally = await foldLeads({ kind: 'simulate', current, candidate, asOf: asOf.toISOString(), examples }, leads, {
+      workers,
+    });
+    progress.stop();
+    const comparison = comparisonOf(tally);
+    // An event item that no longer fits the schema (written by hand, or by an older version) leaves that lead out of
+    // the preview rather than ending it; the lead ids are listed.
+    if (values.json) console.log(JSON.stringify({ ...comparison, unreadable }, null, 2));
+    else {
+      print(comparison);
+      if (unreadable.length > 0)
+        console.log(
+          `\n${unreadable.length} lead(s) left out: an event does not fit the schema (${unreadable.slice(0, 5).join(', ')})`,
+        );
     }
-  }
-  client.destroy();
-  const comparison = compareModels(histories, current, candidate, asOf, Number(values.examples ?? 3));
-  if (values.json) console.log(JSON.stringify({ ...comparison, unreadable }, null, 2));
-  else {
-    print(comparison);
-    if (unreadable.length > 0)
-      console.log(
-        `\n${unreadable.length} lead(s) left out: an event does not fit the schema (${unreadable.slice(0, 5).join(', ')})`,
+    if (stats.split > 0)
+      console.error(
+        `leadloop simulate: ${stats.split} lead(s) came back split across a scan; their figures may be off`,
       );
+    return 0;
+  } finally {
+    table.close();
   }
-  return 0;
 }

@@ -3,6 +3,7 @@ import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
@@ -13,6 +14,7 @@ import { scaledClock, systemClock, type Clock } from '../domain/clock.js';
 import type { NurtureMailSettings } from '../domain/nurture/nurture-tasks.js';
 import { DynamoLeadRepository } from './dynamo-lead-repository.js';
 import { EventBridgeLifecyclePublisher } from './eventbridge-publisher.js';
+import { s3LabStore } from './s3-lab-store.js';
 import { SesMailer } from './ses-mailer.js';
 import { NurtureStateMachines, SfnNurtureStarter } from './sfn-nurture-starter.js';
 import { maskingJsonReplacer } from './log-masking.js';
@@ -107,6 +109,7 @@ export const repository = once(() => new DynamoLeadRepository(documentClient(), 
 export const ses = once(() => tracer.captureAWSv3Client(new SESv2Client({ maxAttempts: 1 })));
 export const eventBridge = once(() => tracer.captureAWSv3Client(new EventBridgeClient({})));
 export const stepFunctions = once(() => tracer.captureAWSv3Client(new SFNClient({})));
+export const s3 = once(() => tracer.captureAWSv3Client(new S3Client({})));
 export const secrets = once(
   () => new SecretsProvider({ awsSdkV3Client: tracer.captureAWSv3Client(new SecretsManagerClient({})) }),
 );
@@ -158,3 +161,6 @@ export const nurtureStarter = once(
       NurtureStateMachines.parse(JSON.parse(requiredSetting('NURTURE_STATE_MACHINES'))),
     ),
 );
+
+/** The model lab's bucket (`MODEL_LAB_BUCKET`): exports, shuffle files, partial tallies and reports. */
+export const labStore = once(() => s3LabStore(s3(), requiredSetting('MODEL_LAB_BUCKET')));

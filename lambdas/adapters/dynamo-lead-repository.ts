@@ -47,11 +47,13 @@ export function leadItem(lead: Lead): Item {
   };
 }
 
-function eventItem(e: LeadEvent): Item {
+/** An event item as stored: the event plus its keys (shared with bulk writers: the demo seed, benchmarks). */
+export function eventItem(e: LeadEvent): Item {
   return { ...e, ...keys.event(e.leadId, e.eventId), entity: 'event' };
 }
 
-function stageItem(leadId: string, t: StageTransition): Item {
+/** A stage-history item as stored (shared with bulk writers). */
+export function stageItem(leadId: string, t: StageTransition): Item {
   return { ...t, leadId, ...keys.stage(leadId, t.at, t.to), entity: 'stage' };
 }
 
