@@ -31,6 +31,6 @@ export default tseslint.config(
   },
   {
     files: ['lib/local/landing/**/*.js'],
-    languageOptions: { globals: { document: 'readonly', window: 'readonly', FormData: 'readonly' } },
+    languageOptions: { globals: { document: 'readonly', window: 'readonly', FormData: 'readonly', CSS: 'readonly' } },
   },
 );

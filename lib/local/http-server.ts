@@ -80,6 +80,10 @@ export interface HttpServerOptions {
   maxBodyBytes?: number;
   /** API Gateway's integration timeout; slower handlers get 504. @default 29 s */
   timeoutMs?: number;
+  /** One line per request (method, path, status, time). @default true */
+  accessLog?: boolean;
+  /** Told of every answer a function gave through the API (what the quiet log reads). */
+  onApiResponse?: (r: { method: string; resource: string; statusCode: number; body: string }) => void;
   log?: (line: string) => void;
 }
 
@@ -244,6 +248,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<LocalHtt
       return sendJson(res, 502, ERRORS.internal);
     }
     writeProxyResult(res, result.data);
+    opts.onApiResponse?.({ method, resource, statusCode: result.data.statusCode, body: result.data.body ?? '' });
   };
 
   const server: Server = createServer((req, res) => {
@@ -252,6 +257,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<LocalHtt
     const { path } = splitUrl(req.url ?? '/');
     // One line per request; never the query string (unsubscribe and tracking tokens live there) nor a body.
     res.once('close', () => {
+      if (opts.accessLog === false) return;
       const ms = Math.round(performance.now() - started);
       log(`http  ${req.method ?? '?'} ${path} ${res.writableFinished ? res.statusCode : 'aborted'} ${ms}ms`);
     });
@@ -277,7 +283,8 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<LocalHtt
     url: `http://${host}:${port}`,
     port,
     registerLocalRoute(method, path, handler) {
-      if (!path.startsWith('/_local/')) throw new Error(`local routes live under /_local/ (got ${path})`);
+      if (path !== '/_local' && !path.startsWith('/_local/'))
+        throw new Error(`local routes live under /_local/ (got ${path})`);
       const m = method.toUpperCase();
       if (local.some((r) => r.method === m && r.pattern.template === path)) {
         throw new Error(`local route ${m} ${path} is already registered`);

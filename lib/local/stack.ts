@@ -7,10 +7,12 @@ import {
   UpdateEmailTemplateCommand,
 } from '@aws-sdk/client-sesv2';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-repository.js';
 import { z } from 'zod';
 import { scaledClock, type Clock } from '../../lambdas/domain/clock.js';
 import { SWEEP_STATES } from '../requalification.js';
-import { LEAD_EVENTS_SOURCE, LEAD_PROMOTED, LeadPromoted } from '../../lambdas/domain/lead-events.js';
+import { localActivity, type Activity, type LogMode } from './activity.js';
 import { LocalApiDestinations } from './adapters/api-destinations.js';
 import { LocalEventBus } from './adapters/event-bus.js';
 import { LocalQueues } from './adapters/queues.js';
@@ -28,6 +30,8 @@ import { startHttpServer, type ApiRoute, type LocalHttpServer } from './http-ser
 import { LOCAL_ACCOUNT_ID } from './lambda-context.js';
 import { LambdaFunctionError, LocalLambda, type LogLine } from './lambda.js';
 import { freePort, isPortFree } from './ports.js';
+import { openApiDocument } from '../openapi.js';
+import { registerConsole } from './console.js';
 import { registerSesRoutes } from './ses-routes.js';
 import { startLocalSes } from './ses.js';
 import { DEFAULTS, type PortSetting } from './settings.js';
@@ -82,7 +86,9 @@ export interface LocalStackOptions {
   salesWebhookAuth?: string;
   /** Lines the runtime itself prints (where things listen, what failed). */
   log?: (line: string) => void;
-  /** Every line a function writes. @default `log` for warnings and errors, nothing else */
+  /** What `log` is told: one readable line per notable thing (`quiet`), or every structured line and request (`json`). Default from `LEADLOOP_LOG`. */
+  logMode?: LogMode;
+  /** Also told of every line a function writes (what `npm start` prints of them is decided by `LEADLOOP_LOG`). */
   onFunctionLog?: (line: LogLine) => void;
 }
 
@@ -110,6 +116,8 @@ export interface LocalStack {
   /** The environment every function gets on top of its template environment. */
   baseEnvironment: Readonly<Record<string, string>>;
   lambda: LocalLambda;
+  /** What is printed, and the metrics the functions emitted. */
+  activity: Activity;
   stepFunctions: LocalStepFunctions;
   bus: LocalEventBus;
   apiDestinations: LocalApiDestinations;
@@ -230,6 +238,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       client.destroy();
     }
 
+    const activity = localActivity({ log, mode: options.logMode });
     const queues = new LocalQueues(deployment.queues, {
       ...(dataDir && { file: join(dataDir, 'queues.json') }),
       log,
@@ -248,16 +257,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       account: LOCAL_ACCOUNT_ID,
       log,
     });
-    // One readable line per promotion: what sales is told, and whether the webhook took it.
-    bus.onEvent((event) => {
-      if (event.source !== LEAD_EVENTS_SOURCE || event['detail-type'] !== LEAD_PROMOTED) return;
-      const p = LeadPromoted.safeParse(event.detail);
-      if (!p.success) return;
-      const who = [p.data.lead.firstName, p.data.lead.company].filter(Boolean).join(', ') || p.data.lead.leadId;
-      log(
-        `promoted to sales: ${who} (lead ${p.data.lead.leadId}, grade ${p.data.score?.grade ?? '-'}, ${p.data.trigger.reason})`,
-      );
-    });
+    bus.onEvent((event) => activity.onBusEvent(event));
     const secrets = new LocalSecretsManager(deployment.secrets, dataDir ? { file: join(dataDir, 'secrets.json') } : {});
 
     // Local SES behind SES's own loop-back: the functions send through the proxy on the SES port.
@@ -281,6 +281,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       trackingBaseUrl: url,
       trackingSecret,
       log,
+      onSent: (mail) => activity.onMailSent(mail),
     });
     stops.push({ name: 'SES loop-back', stop: ses.close });
 
@@ -303,7 +304,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       baseEnvironment,
       region,
       ...(options.maxConcurrency !== undefined && { maxConcurrency: options.maxConcurrency }),
-      onLog: options.onFunctionLog ?? quietFunctionLog(log),
+      onLog: (line) => {
+        activity.onFunctionLog(line);
+        options.onFunctionLog?.(line);
+      },
     });
     stops.push({ name: 'Lambda containers', stop: () => lambda.stop() });
 
@@ -346,7 +350,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         ...(cors && { cors }),
       };
     });
-    const http = await startHttpServer({ port: ports.port, routes, apiKey, adminKey, allowedOrigins, region, log });
+    const http = await startHttpServer({
+      port: ports.port,
+      routes,
+      apiKey,
+      adminKey,
+      allowedOrigins,
+      region,
+      log,
+      accessLog: activity.mode === 'json',
+      onApiResponse: (r) => activity.onApiResponse(r),
+    });
     stops.push({ name: 'HTTP API', stop: http.close });
 
     // The stream's event source mapping.
@@ -458,11 +472,35 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       log,
     });
     stops.push({ name: 'SES routes', stop: removeSesRoutes });
-    const removeRuns = [
-      http.registerLocalRoute('GET', '/_local/runs', runs),
-      http.registerLocalRoute('GET', '/_local/runs/{name}', runs),
-    ];
-    stops.push({ name: 'runs routes', stop: () => removeRuns.forEach((r) => r()) });
+    const consoleClient = new DynamoDBClient({ endpoint: dynamoDbEndpoint, region, credentials: LOCAL_CREDENTIALS });
+    const doc = DynamoDBDocumentClient.from(consoleClient, { marshallOptions: { removeUndefinedValues: true } });
+    const removeConsole = registerConsole(
+      http.registerLocalRoute,
+      {
+        doc,
+        repository: new DynamoLeadRepository(doc, tableName),
+        tableName,
+        stepFunctions,
+        requalificationArn,
+        activity,
+        ses,
+        sesEndpoint,
+        reportsDir: dataDir ? join(dataDir, 'reports') : undefined,
+        clock,
+      },
+      { runsJson: runs },
+    );
+    stops.push({
+      name: 'OpenAPI document',
+      stop: http.registerLocalRoute('GET', '/_local/openapi.json', () => jsonAnswer(200, openApiDocument(url))),
+    });
+    stops.push({
+      name: 'console',
+      stop: () => {
+        removeConsole();
+        consoleClient.destroy();
+      },
+    });
     stops.push({
       name: 'sweep route',
       stop: http.registerLocalRoute('POST', '/_local/sweep', async (req) => {
@@ -508,6 +546,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       deployment,
       baseEnvironment,
       lambda,
+      activity,
       stepFunctions,
       bus,
       apiDestinations,
@@ -572,31 +611,6 @@ function streamFailureRecord(entry: DeadLetter, functionLogicalId: string) {
       batchSize: 1,
       streamArn: entry.streamArn,
     },
-  };
-}
-
-/** Function output, quietly: warnings and errors as one line each; the rest only with `LEADLOOP_LOG=json`. */
-export function quietFunctionLog(log: (line: string) => void): (line: LogLine) => void {
-  const verbose = ['json', 'debug'].includes((process.env.LEADLOOP_LOG ?? '').toLowerCase());
-  const Entry = z.object({ level: z.string(), message: z.string() }).loose();
-  return ({ functionName, stream, line }) => {
-    if (verbose) return log(line);
-    let parsed: z.infer<typeof Entry> | undefined;
-    try {
-      const json: unknown = JSON.parse(line);
-      parsed = Entry.safeParse(json).data;
-    } catch {
-      parsed = undefined;
-    }
-    if (parsed) {
-      if (parsed.level === 'WARN' || parsed.level === 'ERROR' || parsed.level === 'CRITICAL') {
-        log(`[${functionName}] ${parsed.level.toLowerCase()}: ${parsed.message}`);
-      }
-      return;
-    }
-    if (stream === 'stderr' && line.trim() !== '' && !line.startsWith('(node:') && !/Warning/.test(line)) {
-      log(`[${functionName}] ${line}`);
-    }
   };
 }
 

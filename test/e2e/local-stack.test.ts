@@ -29,6 +29,7 @@ beforeAll(async () => {
     sfnPort: 0,
     inMemory: true,
     pollIntervalMs: 50,
+    logMode: 'json',
     log: (l) => logs.push(l),
   });
 });

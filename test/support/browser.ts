@@ -41,13 +41,14 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-export async function launchBrowser(): Promise<TestBrowser> {
+export async function launchBrowser(opts: { javaScriptEnabled?: boolean } = {}): Promise<TestBrowser> {
   const userDataDir = mkdtempSync(join(tmpdir(), 'leadloop-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: chromiumPath(),
     headless: true,
     args: [...CHROMIUM_ARGS],
     viewport: { width: 1200, height: 900 },
+    javaScriptEnabled: opts.javaScriptEnabled ?? true,
   });
   return {
     context,

@@ -99,11 +99,22 @@ const SendEmailRequest = z.object({
 
 const TemplateData = z.record(z.string(), z.record(z.string(), z.string()));
 
+/** A mail sent through the loop-back. */
+export interface SentMail {
+  messageId: string;
+  to: string[];
+  subject: string;
+  template?: string;
+  configurationSet?: string;
+  tags: Record<string, string>;
+  at: string;
+}
+
 export interface SesLoopback {
   endpoint: string;
   port: number;
   /** Mail sent through it since start (message id, recipients, template), newest last. */
-  readonly sent: readonly { messageId: string; to: string[]; template?: string; configurationSet?: string }[];
+  readonly sent: readonly SentMail[];
   close(): Promise<void>;
 }
 
@@ -127,9 +138,11 @@ export async function startSesLoopback(opts: {
   trackingBaseUrl: string;
   trackingSecret: string;
   log: (line: string) => void;
+  /** Told of each mail the emulator took. */
+  onSent?: (mail: SentMail) => void;
 }): Promise<SesLoopback> {
   const upstream = new URL(opts.upstream);
-  const sent: { messageId: string; to: string[]; template?: string; configurationSet?: string }[] = [];
+  const sent: SentMail[] = [];
 
   const forward = (req: IncomingMessage, body: Buffer, res: ServerResponse, path = req.url ?? '/') =>
     new Promise<void>((done) => {
@@ -250,12 +263,17 @@ export async function startSesLoopback(opts: {
       res.writeHead(forwarded.status, { 'content-type': 'application/json' }).end(forwarded.text);
       return;
     }
-    sent.push({
+    const record: SentMail = {
       messageId,
       to: req.Destination.ToAddresses,
+      subject,
       ...(req.Content.Template && { template: req.Content.Template.TemplateName }),
       ...(setName !== undefined && { configurationSet: setName }),
-    });
+      tags: Object.fromEntries(req.EmailTags.map((t) => [t.Name, t.Value])),
+      at: new Date(mail.timestamp).toISOString(),
+    };
+    sent.push(record);
+    opts.onSent?.(record);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ MessageId: messageId }));
     // The mail is out: SES reports it after answering, and a hiccup here never makes the send fail.
     for (const record of sendAndDeliveryRecords(mail)) {
