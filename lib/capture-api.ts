@@ -9,6 +9,7 @@ import {
   LambdaIntegration,
   LogGroupLogDestination,
   type Method,
+  type MethodOptions,
   MethodLoggingLevel,
   type Model,
   ResponseType,
@@ -36,6 +37,12 @@ export interface CaptureApiProps {
    * @default { rateLimit: 50, burstLimit: 100 }
    */
   readonly throttle?: ThrottleSettings;
+  /**
+   * Throttling of `POST /forms/{formId}` (a method setting of the stage), below the stage's: a flood of form posts
+   * leaves room for one-click unsubscribes, `/events` and the admin routes.
+   * @default { rateLimit: 20, burstLimit: 40 }
+   */
+  readonly formThrottle?: ThrottleSettings;
   /**
    * Throttling of `POST /events` per API key (the usage plan).
    * @default { rateLimit: 20, burstLimit: 40 }
@@ -66,6 +73,7 @@ const errorBody = (error: string, message: string) => ({
  * | `POST /events` | API Gateway API key (`x-api-key`) through a usage plan |
  * | `GET /leads`, `GET`/`DELETE /leads/{leadId}`, `GET /leads/{leadId}/export` | IAM (SigV4) |
  * | `GET`/`POST /unsubscribe?token=` | public (the token is signed) |
+ * | `GET /sending`, `POST /sending/resume` | IAM (SigV4) |
  *
  * The stage is throttled (optionally also by a WAF per-IP rate limit on the form route, `formRateLimit`), access-logged
  * as JSON, traced, and logs execution errors. Requests are validated where it is cheap (required parameters, the shape
@@ -82,6 +90,8 @@ export class CaptureApi extends Construct {
   readonly eventsFunction: LeadloopFunction;
   readonly adminFunction: LeadloopFunction;
   readonly unsubscribeFunction: LeadloopFunction;
+  /** `GET /sending`, `POST /sending/resume`: the reputation brake. */
+  readonly sendingFunction: LeadloopFunction;
   readonly accessLogGroup: LogGroup;
   /** The WAF web ACL of the stage, when `formRateLimit` asked for one. */
   readonly formRateLimit?: FormRateLimit;
@@ -115,9 +125,15 @@ export class CaptureApi extends Construct {
       'Admin routes under /leads: read, export, erase',
     );
     this.unsubscribeFunction = tableFunction('UnsubscribeFunction', 'unsubscribe', 'GET/POST /unsubscribe');
+    this.sendingFunction = tableFunction(
+      'SendingFunction',
+      'sending-admin',
+      'Admin routes under /sending: the reputation brake (status, resume)',
+    );
 
     this.accessLogGroup = new LogGroup(this, 'AccessLogs', { retention: logRetention });
     const stageThrottle = props.throttle ?? {};
+    const formThrottle = props.formThrottle ?? {};
     this.api = new RestApi(this, 'RestApi', {
       description: 'Leadloop capture and admin API',
       endpointTypes: [EndpointType.REGIONAL],
@@ -126,6 +142,12 @@ export class CaptureApi extends Construct {
         stageName: props.stageName ?? 'v1',
         throttlingRateLimit: stageThrottle.rateLimit ?? 50,
         throttlingBurstLimit: stageThrottle.burstLimit ?? 100,
+        methodOptions: {
+          '/forms/{formId}/POST': {
+            throttlingRateLimit: formThrottle.rateLimit ?? 20,
+            throttlingBurstLimit: formThrottle.burstLimit ?? 40,
+          },
+        },
         accessLogDestination: new LogGroupLogDestination(this.accessLogGroup),
         accessLogFormat: AccessLogFormat.jsonWithStandardFields(),
         loggingLevel: MethodLoggingLevel.ERROR,
@@ -145,6 +167,7 @@ export class CaptureApi extends Construct {
     const events = new LambdaIntegration(this.eventsFunction, { allowTestInvoke: false });
     const admin = new LambdaIntegration(this.adminFunction, { allowTestInvoke: false });
     const unsubscribe = new LambdaIntegration(this.unsubscribeFunction, { allowTestInvoke: false });
+    const sendingAdmin = new LambdaIntegration(this.sendingFunction, { allowTestInvoke: false });
 
     // POST /forms/{formId} — public, browser-facing.
     const formResource = this.api.root.addResource('forms').addResource('{formId}', {
@@ -183,6 +206,7 @@ export class CaptureApi extends Construct {
       lead.addMethod('GET', admin, { ...iam, requestParameters: leadId }),
       lead.addMethod('DELETE', admin, { ...iam, requestParameters: leadId }),
       lead.addResource('export').addMethod('GET', admin, { ...iam, requestParameters: leadId }),
+      ...this.sendingRoutes(sendingAdmin, iam),
     ]) {
       Validations.of(method).acknowledge({
         id: 'AwsSolutions-COG4',
@@ -236,7 +260,16 @@ export class CaptureApi extends Construct {
     }
   }
 
-  /** Lets a principal (an operator role, a support tool) call the admin routes under `/leads`. */
+  /** `GET /sending` and `POST /sending/resume`. */
+  private sendingRoutes(integration: LambdaIntegration, options: MethodOptions): Method[] {
+    const sending = this.api.root.addResource('sending');
+    return [
+      sending.addMethod('GET', integration, options),
+      sending.addResource('resume').addMethod('POST', integration, options),
+    ];
+  }
+
+  /** Lets a principal (an operator role, a support tool) call the admin routes under `/leads` and `/sending`. */
   grantAdminAccess(grantee: IGrantable): Grant {
     const stage = this.api.deploymentStage.stageName;
     return Grant.addToPrincipal({
@@ -245,6 +278,8 @@ export class CaptureApi extends Construct {
       resourceArns: [
         this.api.arnForExecuteApi('*', '/leads', stage),
         this.api.arnForExecuteApi('*', '/leads/*', stage),
+        this.api.arnForExecuteApi('*', '/sending', stage),
+        this.api.arnForExecuteApi('*', '/sending/*', stage),
       ],
     });
   }

@@ -22,6 +22,8 @@ import { NURTURE_TASKS, NurtureWorkflows } from './nurture-workflows.js';
 import { Observability } from './observability.js';
 import { Requalification } from './requalification.js';
 import { ScoringPipeline } from './scoring-pipeline.js';
+import { SendingReputation } from './sending-reputation.js';
+import { DEFAULT_NURTURE_PLAN } from '../lambdas/domain/nurture/default-tracks.js';
 import { nagResourceName } from './nag-names.js';
 
 export interface LeadloopStackProps extends StackProps {
@@ -54,6 +56,7 @@ export class LeadloopStack extends Stack {
   readonly nurture: NurtureWorkflows;
   readonly requalification: Requalification;
   readonly observability: Observability;
+  readonly sendingReputation: SendingReputation;
 
   constructor(scope: Construct, id: string, props: LeadloopStackProps = {}) {
     const { config, ...stackProps } = props;
@@ -120,6 +123,12 @@ export class LeadloopStack extends Stack {
       alarmEmail: this.config.alarmEmail,
     });
 
+    this.sendingReputation = new SendingReputation(this, 'SendingReputation', {
+      metric: (name, label) => this.observability.appMetric(name, label),
+      alarmTopic: this.observability.alarmTopic,
+      policy: DEFAULT_NURTURE_PLAN.policy.reputation,
+    });
+
     // API Gateway's account-wide CloudWatch role stays (other APIs of the account may log through it).
     if (destroyOnRemoval) RemovalPolicies.of(this).destroy({ excludeResourceTypes: ['AWS::IAM::Role'] });
 
@@ -160,6 +169,7 @@ export class LeadloopStack extends Stack {
       'capture-events': this.captureApi.eventsFunction,
       'leads-admin': this.captureApi.adminFunction,
       unsubscribe: this.captureApi.unsubscribeFunction,
+      'sending-admin': this.captureApi.sendingFunction,
       'score-stream': this.scoring.scoreFunction,
       'ses-engagement': this.engagement.engagementFunction,
       [NURTURE_TASKS.touch]: this.nurture.functions.touch,

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { scaledClock, systemClock, type Clock } from '../domain/clock.js';
 import type { NurtureMailSettings } from '../domain/nurture/nurture-tasks.js';
 import { DynamoLeadRepository } from './dynamo-lead-repository.js';
+import { DynamoSendingStore } from './dynamo-sending-store.js';
 import { EventBridgeLeadEventsPublisher } from './eventbridge-publisher.js';
 import { SesMailer } from './ses-mailer.js';
 import { NurtureStateMachines, SfnNurtureStarter } from './sfn-nurture-starter.js';
@@ -158,3 +159,6 @@ export const nurtureStarter = once(
       NurtureStateMachines.parse(JSON.parse(requiredSetting('NURTURE_STATE_MACHINES'))),
     ),
 );
+
+/** Touch claims, the cap ledger and the reputation brake's counters, on the lead table (`TABLE_NAME`). */
+export const sendingStore = once(() => new DynamoSendingStore(documentClient(), requiredSetting('TABLE_NAME')));

@@ -10,6 +10,7 @@ import { reevaluate, trackStanding, type NurtureDecision } from './evaluation.js
 import { RetryableError, MailRejectedError } from './errors.js';
 import { leadPromoted } from './lead-promoted.js';
 import type { LeadEventsPublisher, Mailer } from './ports.js';
+import type { SendingStore } from './sending.js';
 import type { EvaluateResult, HandoffResult, NurtureTaskInput, RecordFailureInput, TouchResult } from './steps.js';
 import { templateDataFor } from './template-data.js';
 import { touchAt, trackById, type NurturePlan } from './tracks.js';
@@ -54,6 +55,8 @@ export interface TouchDeps extends NurtureCoreDeps {
   mailer: Mailer;
   mail: NurtureMailSettings;
   signingKeys: Pick<SigningKeys, 'active'>;
+  /** Touch claims, the cross-track cap ledger and the reputation brake (send-touch.ts). */
+  sending: SendingStore;
 }
 
 /** "Re-evaluate lead" also applies the lifecycle's unresponsive rule. */
@@ -75,7 +78,7 @@ export type NurtureDeps = TouchDeps & EvaluateDeps & HandoffDeps;
 
 const iso = (d: Date): string => d.toISOString();
 /** Second-precise RFC 3339 (`2026-03-02T09:00:00Z`), as Step Functions wants wait timestamps. */
-const isoSeconds = (d: Date): string =>
+export const isoSeconds = (d: Date): string =>
   ceilToSecond(d)
     .toISOString()
     .replace(/\.\d{3}Z$/, 'Z');
@@ -126,7 +129,7 @@ const ownsNurture = (lead: Lead, executionName: string): boolean =>
   !lead.nurture || lead.nurture.executionName === executionName || lead.nurture.status !== 'active';
 
 /** Records on the lead that touch `touch` went out at `sentAt`. Idempotent: the counts come from the event log. */
-async function recordTouchOnLead(
+export async function recordTouchOnLead(
   deps: NurtureCoreDeps,
   input: NurtureTaskInput,
   sentAt: Date,
@@ -165,105 +168,8 @@ async function finishRun(
   });
 }
 
-/**
- * "Send <touch>": re-checks that the lead still belongs in the track, then eligibility (suppression, consent,
- * frequency cap, send window), picks the industry variant, sends through the mail service with the configuration
- * set, tags and one-click unsubscribe headers, and records `email_sent`.
- *
- * Once per touch: the `email_sent` event id derives from the run and the touch, and the log is checked before
- * sending, so a retried task (a timeout after SES accepted the mail, a throttled Lambda) does not send twice. The
- * remaining window is a crash between SES accepting the mail and the event write; there the mail may go twice.
- */
-export async function sendTouch(deps: TouchDeps, input: NurtureTaskInput): Promise<TouchResult> {
-  const track = trackById(deps.plan, input.track);
-  const touch = touchAt(track, input.touch);
-  const lead = await deps.leads.getLead(input.leadId);
-  const events = lead ? await deps.leads.listEvents(input.leadId) : [];
-  const standing = trackStanding(lead, events, track);
-  if (standing !== 'continue' || !lead) return { ...input, outcome: 'skipped', reason: standing };
-
-  const eventId = sentEventId(input.executionName, input.touch);
-  const already = events.find((e) => e.eventId === eventId);
-  if (already) {
-    await recordTouchOnLead(deps, input, new Date(already.occurredAt), touch.waitDays);
-    const messageId = already.properties.messageId;
-    return {
-      ...input,
-      outcome: 'sent',
-      reason: 'already_sent',
-      ...(typeof messageId === 'string' ? { messageId } : {}),
-    };
-  }
-
-  const now = deps.clock.now();
-  const eligibility = touchEligibility({ lead, events, policy: deps.plan.policy, now });
-  switch (eligibility.kind) {
-    case 'skip':
-      return { ...input, outcome: 'skipped', reason: eligibility.reason };
-    case 'defer':
-      return { ...input, outcome: 'deferred', reason: eligibility.reason, resumeAt: isoSeconds(eligibility.until) };
-    case 'send':
-      break;
-    default:
-      assertNever(eligibility);
-  }
-
-  const variant = variantFor(touch, lead.profile.industry, deps.plan.industries);
-  const templateName = sesTemplateName(deps.mail.templatePrefix, touch.template, variant);
-  const expires = new Date(now.getTime() + deps.plan.policy.unsubscribeLinkDays * DAY_MS);
-  const link = unsubscribeUrl(
-    deps.mail.unsubscribeBaseUrl,
-    signUnsubscribeToken(await deps.signingKeys.active(), lead.leadId, expires),
-  );
-  let messageId: string;
-  try {
-    ({ messageId } = await deps.mailer.send({
-      to: lead.email,
-      from: deps.mail.from,
-      templateName,
-      templateData: templateDataFor(lead, {
-        unsubscribeUrl: link,
-        mailingAddress: deps.mail.mailingAddress,
-        siteUrl: deps.mail.siteUrl,
-      }),
-      configurationSetName: deps.mail.configurationSetName,
-      tags: { leadId: lead.leadId, track: track.id, touch: String(input.touch), template: touch.template, variant },
-      headers: [
-        { name: 'List-Unsubscribe', value: `<${link}>` },
-        { name: 'List-Unsubscribe-Post', value: 'List-Unsubscribe=One-Click' },
-      ],
-    }));
-  } catch (e) {
-    if (!(e instanceof MailRejectedError)) throw e;
-    return {
-      ...input,
-      outcome: 'failed',
-      reason: 'rejected',
-      template: touch.template,
-      variant,
-      error: { Error: e.code, Cause: e.message },
-    };
-  }
-  await deps.leads.appendEvent({
-    eventId,
-    leadId: lead.leadId,
-    type: 'email_sent',
-    occurredAt: iso(now),
-    receivedAt: iso(now),
-    source: 'nurture',
-    properties: {
-      track: track.id,
-      touch: input.touch,
-      template: touch.template,
-      variant,
-      templateName,
-      messageId,
-      executionName: input.executionName,
-    },
-  });
-  await recordTouchOnLead(deps, input, now, touch.waitDays);
-  return { ...input, outcome: 'sent', reason: 'sent', template: touch.template, variant, messageId };
-}
+/** "Send <touch>" lives in send-touch.ts (one mail per touch: the claim, the cap, the owning run, the brake). */
+export { sendTouch } from './send-touch.js';
 
 /**
  * "Re-evaluate lead": after the wait that follows a touch, decides the run's next step. An exhausted track with no
@@ -296,6 +202,7 @@ export async function evaluateLead(deps: EvaluateDeps, input: NurtureTaskInput):
     case 'next':
     case 'promoted':
     case 'gone':
+    case 'superseded':
       break;
     case 'unresponsive':
       await finishRun(deps, input, 'completed', (current, at) => {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Grade, Stage } from '../lead.js';
+import { ReputationPolicy } from './sending.js';
 
 /** A kebab-case identifier (track, template, industry variant): safe in SES template names and execution names. */
 const Slug = (max: number) =>
@@ -94,6 +95,8 @@ export const SendPolicy = z.object({
   frequencyCap: z.object({ maxEmails: z.number().int().min(1), perDays: z.number().int().min(1) }),
   /** How long an unsubscribe link stays valid. */
   unsubscribeLinkDays: z.number().int().min(30),
+  /** The reputation brake: marketing sending pauses when hard bounces or complaints near SES's review thresholds. */
+  reputation: ReputationPolicy.prefault({}),
 });
 export type SendPolicy = z.infer<typeof SendPolicy>;
 
