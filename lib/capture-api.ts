@@ -73,6 +73,7 @@ const errorBody = (error: string, message: string) => ({
  * | `POST /events` | API Gateway API key (`x-api-key`) through a usage plan |
  * | `GET /leads`, `GET`/`DELETE /leads/{leadId}`, `GET /leads/{leadId}/export` | IAM (SigV4) |
  * | `GET`/`POST /unsubscribe?token=` | public (the token is signed) |
+ * | `GET`/`POST /confirm?token=` | public (the token is signed) |
  * | `GET /sending`, `POST /sending/resume` | IAM (SigV4) |
  *
  * The stage is throttled (optionally also by a WAF per-IP rate limit on the form route, `formRateLimit`), access-logged
@@ -90,6 +91,8 @@ export class CaptureApi extends Construct {
   readonly eventsFunction: LeadloopFunction;
   readonly adminFunction: LeadloopFunction;
   readonly unsubscribeFunction: LeadloopFunction;
+  /** `GET`/`POST /confirm?token=`: confirmed opt-in. */
+  readonly confirmFunction: LeadloopFunction;
   /** `GET /sending`, `POST /sending/resume`: the reputation brake. */
   readonly sendingFunction: LeadloopFunction;
   readonly accessLogGroup: LogGroup;
@@ -125,6 +128,7 @@ export class CaptureApi extends Construct {
       'Admin routes under /leads: read, export, erase',
     );
     this.unsubscribeFunction = tableFunction('UnsubscribeFunction', 'unsubscribe', 'GET/POST /unsubscribe');
+    this.confirmFunction = tableFunction('ConfirmFunction', 'confirm', 'GET/POST /confirm: confirmed opt-in');
     this.sendingFunction = tableFunction(
       'SendingFunction',
       'sending-admin',
@@ -168,6 +172,7 @@ export class CaptureApi extends Construct {
     const admin = new LambdaIntegration(this.adminFunction, { allowTestInvoke: false });
     const unsubscribe = new LambdaIntegration(this.unsubscribeFunction, { allowTestInvoke: false });
     const sendingAdmin = new LambdaIntegration(this.sendingFunction, { allowTestInvoke: false });
+    const confirm = new LambdaIntegration(this.confirmFunction, { allowTestInvoke: false });
 
     // POST /forms/{formId} — public, browser-facing.
     const formResource = this.api.root.addResource('forms').addResource('{formId}', {
@@ -225,6 +230,20 @@ export class CaptureApi extends Construct {
       acknowledgePublicMethod(
         method,
         'Unsubscribe links are followed by mail recipients and clients; the signed token authorizes.',
+      );
+    }
+
+    // GET/POST /confirm?token= — the link of the confirmation mail (confirmed opt-in).
+    const confirmResource = this.api.root.addResource('confirm');
+    for (const verb of ['GET', 'POST']) {
+      const method = confirmResource.addMethod(verb, confirm, {
+        authorizationType: AuthorizationType.NONE,
+        requestValidator: validator,
+        requestParameters: { 'method.request.querystring.token': true },
+      });
+      acknowledgePublicMethod(
+        method,
+        'Confirmation links are followed by mail recipients; the signed token authorizes.',
       );
     }
 

@@ -28,6 +28,12 @@ export interface LeadloopConfig {
   readonly alarmEmail?: string;
   /** Context `waf`: `true` puts a WAF web ACL with a per-IP rate-based rule on the form route (default `false`). */
   readonly waf: boolean;
+  /**
+   * Context `confirmedOptIn`: consent given on forms counts once the person confirms it from a confirmation mail
+   * (default `true`; `false` for lists whose consent is documented otherwise; per form, see `confirmOptIn` in
+   * lambdas/domain/forms.ts).
+   */
+  readonly confirmedOptIn: boolean;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -37,6 +43,7 @@ export const CONFIG_DEFAULTS = {
   destroyOnRemoval: false,
   siteUrl: 'http://localhost:3000',
   waf: false,
+  confirmedOptIn: true,
 } as const satisfies LeadloopConfig;
 
 const Origin = z.string().refine(
@@ -72,6 +79,7 @@ const Context = z.object({
   mailingAddress: z.string().trim().min(1, 'must not be empty').optional(),
   alarmEmail: Email.optional(),
   waf: Flag.default(CONFIG_DEFAULTS.waf),
+  confirmedOptIn: Flag.default(CONFIG_DEFAULTS.confirmedOptIn),
 });
 
 /** Reads and validates the Leadloop context keys of a construct tree; throws naming each bad key. */

@@ -102,6 +102,11 @@ export class LeadloopStack extends Stack {
     this.nurture.grantEnrollment(this.scoring.scoreFunction);
     this.acknowledgeExecutionWildcards(this.scoring.scoreFunction, Object.values(this.nurture.stateMachines));
     this.nurture.configureUnsubscribe(this.captureApi.unsubscribeFunction);
+    this.nurture.configureUnsubscribe(this.captureApi.confirmFunction);
+    this.nurture.configureConfirmationMail(this.captureApi.formFunction, {
+      confirmUrl: `${this.captureApi.url}confirm`,
+      confirmedOptIn: this.config.confirmedOptIn,
+    });
     this.acknowledgeStateMachineGrants(this.nurture);
 
     this.requalification = new Requalification(this, 'Requalification', {
@@ -169,6 +174,7 @@ export class LeadloopStack extends Stack {
       'capture-events': this.captureApi.eventsFunction,
       'leads-admin': this.captureApi.adminFunction,
       unsubscribe: this.captureApi.unsubscribeFunction,
+      confirm: this.captureApi.confirmFunction,
       'sending-admin': this.captureApi.sendingFunction,
       'score-stream': this.scoring.scoreFunction,
       'ses-engagement': this.engagement.engagementFunction,

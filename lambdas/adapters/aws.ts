@@ -146,6 +146,20 @@ export const nurtureMailSettings = once((): NurtureMailSettings => {
 
 export const mailer = once(() => new SesMailer(ses()));
 
+/**
+ * `CONFIRMED_OPT_IN`: whether consent given on forms waits for the person's confirmation (the CDK context
+ * `confirmedOptIn`; the stack sets it on the form function).
+ */
+export function confirmedOptInFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return requiredSetting('CONFIRMED_OPT_IN', env) === 'true';
+}
+
+/** How the confirmation mail is addressed: the nurture mail settings plus the public `/confirm` route. */
+export const confirmationMailSettings = once(() => ({
+  ...nurtureMailSettings(),
+  confirmBaseUrl: z.url().parse(requiredSetting('CONFIRM_BASE_URL')),
+}));
+
 /** `LeadPromoted` and lifecycle events go to the bus `EVENT_BUS_NAME`. */
 export const leadEventsPublisher = once(
   () => new EventBridgeLeadEventsPublisher(eventBridge(), requiredSetting('EVENT_BUS_NAME')),

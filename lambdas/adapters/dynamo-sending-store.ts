@@ -18,6 +18,7 @@ import {
   type SendingStore,
   type SendLedger,
 } from '../domain/nurture/sending.js';
+import type { ConfirmationMailStore } from '../domain/nurture/confirmation.js';
 import { keys } from './table-definition.js';
 
 /**
@@ -31,6 +32,7 @@ import { keys } from './table-definition.js';
  * | sending state     | SENDING         | STATE           | the reputation brake: paused, why, since when       |
  * | sending day       | SENDING         | DAY#<yyyy-mm-dd>| sends, hard bounces, complaints of a UTC day (TTL)  |
  * | counted feedback  | SENDING         | FEEDBACK#<id>   | a bounce or complaint counted once (TTL)            |
+ * | confirmation mails| LEAD#<leadId>   | CONFIRM-MAILS   | the confirmation mail's rate limit per address      |
  */
 const SENDING_PK = 'SENDING';
 export const sendingKeys = {
@@ -39,6 +41,7 @@ export const sendingKeys = {
   state: () => ({ pk: SENDING_PK, sk: 'STATE' }),
   day: (day: string) => ({ pk: SENDING_PK, sk: `DAY#${day}` }),
   feedback: (eventId: string) => ({ pk: SENDING_PK, sk: `FEEDBACK#${eventId}` }),
+  confirmations: (leadId: string) => ({ pk: keys.lead(leadId).pk, sk: 'CONFIRM-MAILS' }),
 } as const;
 
 /** Day counters and feedback markers outlive any window (at most 30 days) and then expire. */
@@ -59,7 +62,7 @@ async function retryingConflicts<T>(run: () => Promise<T>, attempts = 5): Promis
   }
 }
 
-export class DynamoSendingStore implements SendingStore {
+export class DynamoSendingStore implements SendingStore, ConfirmationMailStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     readonly tableName: string,
@@ -157,6 +160,38 @@ export class DynamoSendingStore implements SendingStore {
         if (claim === 'ConditionalCheckFailed') return; // finished or released by another invocation
         if (window !== 'ConditionalCheckFailed' || attempt >= 10) throw e;
       }
+    }
+  }
+
+  async takeConfirmationSlot(leadId: string, windowStart: string, max: number): Promise<boolean> {
+    const Key = sendingKeys.confirmations(leadId);
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key,
+          UpdateExpression: 'SET mails = mails + :one',
+          ConditionExpression: 'windowStart = :w AND mails < :max',
+          ExpressionAttributeValues: { ':one': 1, ':w': windowStart, ':max': max },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (!(e instanceof Error && e.name === 'ConditionalCheckFailedException')) throw e;
+    }
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...Key, entity: 'confirmation-mails', windowStart, mails: 1 },
+          ConditionExpression: 'attribute_not_exists(pk) OR windowStart < :w',
+          ExpressionAttributeValues: { ':w': windowStart },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (e instanceof Error && e.name === 'ConditionalCheckFailedException') return false;
+      throw e;
     }
   }
 

@@ -58,6 +58,12 @@ export const Consent = z.object({
   at: z.iso.datetime(),
   source: z.string(),
   ip: z.string().optional(),
+  /**
+   * Confirmed opt-in: `pending` until the person confirms from the confirmation mail (no marketing mail meanwhile),
+   * then `confirmed`. Absent for consent that needs no confirmation (documented consent, a form switched off).
+   */
+  confirmation: z.enum(['pending', 'confirmed']).optional(),
+  confirmedAt: z.iso.datetime().optional(),
 });
 export type Consent = z.infer<typeof Consent>;
 

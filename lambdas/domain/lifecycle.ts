@@ -156,6 +156,7 @@ function eventDecision(ctx: StageContext, event: LeadEvent): StageDecision | und
     case 'email_rejected':
     case 'email_delivery_delayed':
     case 'email_rendering_failed':
+    case 'consent_confirmed':
       return undefined;
     default:
       return assertNever(event.type);

@@ -29,8 +29,9 @@ export function suppressionOf(lead: Lead, events: readonly LeadEvent[]): Suppres
   return undefined;
 }
 
-/** True when the lead opted in to marketing email. */
-export const hasMarketingConsent = (lead: Lead): boolean => lead.consent?.marketing === true;
+/** True when the lead opted in to marketing email, and confirmed it where confirmation was asked for. */
+export const hasMarketingConsent = (lead: Lead): boolean =>
+  lead.consent?.marketing === true && lead.consent.confirmation !== 'pending';
 
 /** Nurture emails sent to the lead (any track), oldest first. */
 export function nurtureSends(events: readonly LeadEvent[]): LeadEvent[] {

@@ -1,4 +1,5 @@
 import type { Lead, NurtureState } from '../lead.js';
+import { hasMarketingConsent } from './eligibility.js';
 import { trackStanding } from './evaluation.js';
 import { nurtureExecutionName } from './execution-name.js';
 import type { Track, TrackId } from './tracks.js';
@@ -16,7 +17,7 @@ export function meetsEntry(lead: Lead, track: Track): boolean {
 /** True if marketing email may be sent to the lead at all (consent given, not suppressed). */
 export function isMailable(lead: Lead): boolean {
   const s = lead.suppression;
-  return lead.consent?.marketing === true && !s.unsubscribed && !s.hardBounced && !s.complained;
+  return hasMarketingConsent(lead) && !s.unsubscribed && !s.hardBounced && !s.complained;
 }
 
 /** The track a lead belongs in: the first (in the plan's order) whose entry criteria it meets, if it may be mailed. */

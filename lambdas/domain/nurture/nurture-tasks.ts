@@ -5,17 +5,15 @@ import { assertNever, ConflictError } from '../errors.js';
 import type { LeadEvent } from '../events.js';
 import type { Lead, NurtureState, StageTransition } from '../lead.js';
 import type { LeadRepository } from '../ports.js';
-import { ceilToSecond, touchEligibility } from './eligibility.js';
-import { reevaluate, trackStanding, type NurtureDecision } from './evaluation.js';
-import { RetryableError, MailRejectedError } from './errors.js';
+import { ceilToSecond } from './eligibility.js';
+import { reevaluate, type NurtureDecision } from './evaluation.js';
+import { RetryableError } from './errors.js';
 import { leadPromoted } from './lead-promoted.js';
 import type { LeadEventsPublisher, Mailer } from './ports.js';
 import type { SendingStore } from './sending.js';
-import type { EvaluateResult, HandoffResult, NurtureTaskInput, RecordFailureInput, TouchResult } from './steps.js';
-import { templateDataFor } from './template-data.js';
+import type { EvaluateResult, HandoffResult, NurtureTaskInput, RecordFailureInput } from './steps.js';
 import { touchAt, trackById, type NurturePlan } from './tracks.js';
-import { signUnsubscribeToken, unsubscribeUrl, type SigningKeys } from './unsubscribe-token.js';
-import { sesTemplateName, variantFor } from './variants.js';
+import type { SigningKeys } from './unsubscribe-token.js';
 
 /** Namespace of the deterministic ids nurture derives (uuid v5). */
 export const NURTURE_ID_NAMESPACE = '5b0c8f0e-2f7c-4f57-9d0b-7c1c8e9a4d21';

@@ -109,6 +109,17 @@ export const ReputationPolicy = z.object({
 });
 export type ReputationPolicy = z.infer<typeof ReputationPolicy>;
 
+/** How often the confirmation mail (confirmation.ts) may go to one address, and how long its link is valid. */
+export const ConfirmationPolicy = z.object({
+  /** At most this many confirmation mails per address ... */
+  maxMails: z.number().int().min(1).max(10).default(3),
+  /** ... in any fixed window of this many hours. */
+  perHours: z.number().int().min(1).max(720).default(24),
+  /** Days a confirmation link stays valid. */
+  linkDays: z.number().int().min(1).max(90).default(30),
+});
+export type ConfirmationPolicy = z.infer<typeof ConfirmationPolicy>;
+
 export const utcDay = (at: Date): string => at.toISOString().slice(0, 10);
 
 /** The window's rates, counting from the resume (the baseline) on. */

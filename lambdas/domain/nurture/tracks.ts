@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Grade, Stage } from '../lead.js';
-import { ReputationPolicy } from './sending.js';
+import { ConfirmationPolicy, ReputationPolicy } from './sending.js';
 
 /** A kebab-case identifier (track, template, industry variant): safe in SES template names and execution names. */
 const Slug = (max: number) =>
@@ -97,6 +97,8 @@ export const SendPolicy = z.object({
   unsubscribeLinkDays: z.number().int().min(30),
   /** The reputation brake: marketing sending pauses when hard bounces or complaints near SES's review thresholds. */
   reputation: ReputationPolicy.prefault({}),
+  /** Confirmed opt-in: how often the confirmation mail may go to one address, and how long its link is valid. */
+  confirmation: ConfirmationPolicy.prefault({}),
 });
 export type SendPolicy = z.infer<typeof SendPolicy>;
 

@@ -50,6 +50,7 @@ function isActivityType(type: EventType): boolean {
     case 'email_clicked':
     case 'email_complained':
     case 'email_unsubscribed':
+    case 'consent_confirmed':
       return true;
     default:
       return assertNever(type);
@@ -62,7 +63,7 @@ function isActivityType(type: EventType): boolean {
  */
 export function applyEventEffects(lead: Lead, event: LeadEvent, atMs: number): Lead {
   const p = event.properties;
-  const consent = consentFrom(event);
+  const consent = keepConfirmed(lead.consent, consentFrom(event));
   const newerConsent = consent && (!lead.consent || Date.parse(lead.consent.at) <= Date.parse(consent.at));
   return {
     ...lead,
@@ -94,13 +95,33 @@ function withStrings<T extends Profile | Bant>(
 }
 
 function consentFrom(event: LeadEvent): Consent | undefined {
-  const { consent, formId, ip } = event.properties;
+  const { consent, formId, ip, consentConfirmation } = event.properties;
   if (typeof consent !== 'boolean') return undefined;
   return {
     marketing: consent,
     at: event.occurredAt,
     source: typeof formId === 'string' ? formId : event.source,
     ...(typeof ip === 'string' && { ip }),
+    ...(consent && consentConfirmation === 'pending' && { confirmation: 'pending' as const }),
+    ...(consent &&
+      consentConfirmation === 'confirmed' && { confirmation: 'confirmed' as const, confirmedAt: event.occurredAt }),
+  };
+}
+
+/**
+ * Consent given again on a form stays confirmed once the person confirmed it (no second confirmation needed), and a
+ * confirmation confirms the consent as given (its source and time stay those of the form).
+ */
+function keepConfirmed(current: Consent | undefined, next: Consent | undefined): Consent | undefined {
+  if (next?.confirmation === 'confirmed' && current?.marketing) {
+    return { ...current, confirmation: 'confirmed', ...(next.confirmedAt && { confirmedAt: next.confirmedAt }) };
+  }
+  if (next?.confirmation !== 'pending' || !current?.marketing || current.confirmation === 'pending') return next;
+  const { confirmation: _pending, ...rest } = next;
+  return {
+    ...rest,
+    ...(current.confirmation && { confirmation: current.confirmation }),
+    ...(current.confirmedAt && { confirmedAt: current.confirmedAt }),
   };
 }
 
