@@ -1,6 +1,6 @@
 import { assertNever } from './errors.js';
 import type { LeadEvent } from './events.js';
-import type { DisqualificationReason, Lead, Stage, StageTransition } from './lead.js';
+import { isSunset, type DisqualificationReason, type Lead, type Stage, type StageTransition } from './lead.js';
 import { compile, type CompiledModel } from './scoring/compile.js';
 import { bounceTypeOf, decayCrossing } from './scoring/engagement.js';
 import { isLeadActivity } from './scoring/effects.js';
@@ -223,14 +223,15 @@ function revival(ctx: StageContext): StageDecision | undefined {
  */
 function requalification(ctx: StageContext): StageDecision | undefined {
   const { lead, event, model: m } = ctx;
-  const rule =
-    ctx.atMs >= Date.parse(lead.stageChangedAt) + m.coolOffMs
-      ? 'lifecycle:cool_off'
-      : lead.disqualification === 'not_a_fit'
-        ? 'threshold:not_a_fit'
-        : lead.disqualification === 'unresponsive' && event && isLeadActivity(event)
-          ? `event:${event.type}`
-          : undefined;
+  // A sunset lead is not brought back by time: only acting again revives it (DESIGN §7).
+  const coolOffOver = ctx.atMs >= Date.parse(lead.stageChangedAt) + m.coolOffMs && !isSunset(lead);
+  const rule = coolOffOver
+    ? 'lifecycle:cool_off'
+    : lead.disqualification === 'not_a_fit'
+      ? 'threshold:not_a_fit'
+      : lead.disqualification === 'unresponsive' && event && isLeadActivity(event)
+        ? `event:${event.type}`
+        : undefined;
   return rule === undefined ? undefined : { to: earnedStage(ctx), reason: 'requalified', rule };
 }
 
@@ -330,7 +331,7 @@ export function nextReviewAt(lead: Lead, m: CompiledModel, nowMs: number): strin
     case 'dormant':
       return undefined;
     case 'disqualified': {
-      if (isFinallyDisqualified(lead)) return undefined;
+      if (isFinallyDisqualified(lead) || isSunset(lead)) return undefined;
       const periods = Math.max(1, Math.floor((nowMs - changedMs) / m.coolOffMs) + 1);
       return iso(changedMs + periods * m.coolOffMs);
     }
@@ -398,7 +399,7 @@ function dormancyAt(lead: Lead, m: CompiledModel): number {
 function isCoolingOff(lead: Lead): boolean {
   return (
     (lead.stage === 'lead' && lead.stageReason === 'sales_rejected') ||
-    (lead.stage === 'disqualified' && !isFinallyDisqualified(lead))
+    (lead.stage === 'disqualified' && !isFinallyDisqualified(lead) && !isSunset(lead))
   );
 }
 

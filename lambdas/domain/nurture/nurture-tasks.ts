@@ -9,6 +9,7 @@ import { ceilToSecond } from './eligibility.js';
 import { reevaluate, type NurtureDecision } from './evaluation.js';
 import { RetryableError } from './errors.js';
 import { leadPromoted } from './lead-promoted.js';
+import { withExhaustion } from './sunset.js';
 import type { LeadEventsPublisher, Mailer } from './ports.js';
 import type { SendingStore } from './sending.js';
 import type { EvaluateResult, HandoffResult, NurtureTaskInput, RecordFailureInput } from './steps.js';
@@ -204,7 +205,8 @@ export async function evaluateLead(deps: EvaluateDeps, input: NurtureTaskInput):
       break;
     case 'unresponsive':
       await finishRun(deps, input, 'completed', (current, at) => {
-        const marked = deps.markUnresponsive(current, at);
+        // The sunset policy remembers the exhausted track (and may sunset the lead) before the lifecycle's rule runs.
+        const marked = deps.markUnresponsive(withExhaustion(current, track, deps.plan.tracks, at), at);
         return marked.transitions.length > 0 ? marked : undefined;
       });
       break;

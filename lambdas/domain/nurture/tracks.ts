@@ -73,6 +73,13 @@ export const Track = z.object({
   entry: EntryCriteria,
   exit: ExitCriteria,
   touches: z.array(Touch).min(1).max(10),
+  /**
+   * Marks the plan's re-engagement track (the sunset policy, lambdas/domain/nurture/sunset.ts): it is never picked by
+   * the entry criteria alone, only for a lead back from exhausting a track without engaging and without new
+   * evidence, at most `maxCycles` unresponsive cycles in a row; after them the lead is sunset (no marketing mail
+   * until it acts).
+   */
+  reengagement: z.object({ maxCycles: z.number().int().min(1).max(5).default(1) }).optional(),
 });
 export type Track = z.infer<typeof Track>;
 
@@ -145,6 +152,9 @@ export const NurturePlan = z
         }
       }
     });
+    if (plan.tracks.filter((t) => t.reengagement !== undefined).length > 1) {
+      ctx.addIssue({ code: 'custom', path: ['tracks'], message: 'at most one track may be the re-engagement track' });
+    }
     const industryIds = new Set<string>();
     plan.industries.forEach((ind, i) => {
       if (industryIds.has(ind.id))
