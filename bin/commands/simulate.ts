@@ -1,7 +1,7 @@
 /**
  * `npm run leadloop -- simulate --model <file>`: previews a scoring-model change. Re-scores every stored lead from its
  * events under the current model and under the candidate, and prints how many would change stage, how, with
- * examples. Reads only: nothing is written.
+ * examples, and what the sunset policy of the tracks file does to them. Reads only: nothing is written.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -10,7 +10,14 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-repository.js';
 import { loadScoringModel } from '../../lambdas/adapters/scoring-model.js';
 import { parseModel, ScoringModelError } from '../../lambdas/domain/scoring/index.js';
-import { compareModels, type LeadHistory, type ModelComparison } from '../../lambdas/domain/simulation.js';
+import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
+import {
+  compareModels,
+  sunsetReport,
+  type LeadHistory,
+  type ModelComparison,
+  type SunsetReport,
+} from '../../lambdas/domain/simulation.js';
 
 const USAGE = `usage: npm run leadloop -- simulate --model <file.json> [options]
 
@@ -40,6 +47,14 @@ function print(c: ModelComparison): void {
       .join('; ');
     console.log(`${move.padEnd(30)}${String(n).padStart(5)}  ${ex}`);
   }
+}
+
+function printSunset(r: SunsetReport): void {
+  console.log(
+    `\nSunset policy (tracks file): ${r.exhausted} lead(s) exhausted a track without engaging; ` +
+      `${r.reengagement} would get the re-engagement mail next, ${r.sunset} sunset (no marketing mail until they act), ` +
+      `${r.reenrollable} mailed again (new engagement or a changed fit).`,
+  );
 }
 
 export async function simulate(argv: string[]): Promise<number> {
@@ -102,9 +117,14 @@ export async function simulate(argv: string[]): Promise<number> {
   }
   client.destroy();
   const comparison = compareModels(histories, current, candidate, asOf, Number(values.examples ?? 3));
-  if (values.json) console.log(JSON.stringify({ ...comparison, unreadable }, null, 2));
+  const sunset = sunsetReport(
+    histories.map((h) => h.lead),
+    DEFAULT_NURTURE_PLAN.tracks,
+  );
+  if (values.json) console.log(JSON.stringify({ ...comparison, sunset, unreadable }, null, 2));
   else {
     print(comparison);
+    printSunset(sunset);
     if (unreadable.length > 0)
       console.log(
         `\n${unreadable.length} lead(s) left out: an event does not fit the schema (${unreadable.slice(0, 5).join(', ')})`,
