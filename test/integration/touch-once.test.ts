@@ -204,6 +204,25 @@ describe('Send <touch>: one mail per touch', () => {
     });
   });
 
+  it('while the reputation brake is on, a touch waits (deferred, not dropped) and goes once sending resumes', async () => {
+    const lead = await leadInRun('newsletter', `run-${ulid()}`);
+    const input = { leadId: lead.leadId, track: 'newsletter', touch: 1, executionName: lead.nurture?.executionName };
+    const { mailer, sent } = countingMailer();
+    const braked: TouchDeps = {
+      ...deps(mailer),
+      sending: Object.assign(Object.create(sending) as DynamoSendingStore, {
+        getState: async () => ({ paused: true, reason: 'bounce rate 6.00% over 4.00%' }),
+      }),
+    };
+
+    const paused = await invoke(braked, input);
+    const resumed = await invoke(deps(mailer), input);
+
+    expect(paused).toMatchObject({ outcome: 'deferred', reason: 'sending_paused', resumeAt: '2026-03-02T21:00:00Z' });
+    expect(resumed).toMatchObject({ outcome: 'sent', reason: 'sent' });
+    expect(sent).toHaveLength(1);
+  });
+
   it('the claim store lets one of two racing claims on the same ledger through', async () => {
     const lead = await leadInRun('newsletter', `run-${ulid()}`);
     const executionName = lead.nurture?.executionName ?? '';
