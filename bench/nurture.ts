@@ -15,6 +15,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { DynamoLeadRepository } from '../lambdas/adapters/dynamo-lead-repository.js';
 import { SesMailer } from '../lambdas/adapters/ses-mailer.js';
+import { DynamoSendingStore } from '../lambdas/adapters/dynamo-sending-store.js';
 import { fixedClock } from '../lambdas/domain/clock.js';
 import { newLead, type Lead } from '../lambdas/domain/lead.js';
 import { markUnresponsive } from '../lambdas/domain/lifecycle.js';
@@ -70,10 +71,8 @@ async function main(): Promise<void> {
         }),
       );
     }
-    const repo = new DynamoLeadRepository(
-      DynamoDBDocumentClient.from(ddbClient, { marshallOptions: { removeUndefinedValues: true } }),
-      TABLE,
-    );
+    const doc = DynamoDBDocumentClient.from(ddbClient, { marshallOptions: { removeUndefinedValues: true } });
+    const repo = new DynamoLeadRepository(doc, TABLE);
     const clock = fixedClock('2026-03-02T15:00:00.000Z');
     const deps: NurtureDeps = {
       leads: repo,
@@ -89,6 +88,7 @@ async function main(): Promise<void> {
         unsubscribeBaseUrl: 'https://api.leadloop.bench/unsubscribe',
       },
       signingKeys: staticSigningKeys('k1', { k1: 'bench-unsubscribe-secret-0123456789' }),
+      sending: new DynamoSendingStore(doc, TABLE),
       maxWriteAttempts: 20,
       markUnresponsive: (lead, now) => markUnresponsive(lead, defaultModel, now),
     };
@@ -138,14 +138,24 @@ async function main(): Promise<void> {
       await repo.createLead(lead);
       return lead;
     };
-    const run = async (lead: Lead, track: string): Promise<RunRecord> => {
-      const name = `${lead.leadId}-${track}`;
-      runner.startTrack({ leadId: lead.leadId, track, executionName: name });
-      return runner.settled(name);
-    };
     const change = async (leadId: string, patch: Partial<Lead>) => {
       const l = await repo.getLead(leadId);
       if (l) await repo.commitScoring({ ...l, ...patch, version: l.version + 1 }, [], []);
+    };
+    const run = async (lead: Lead, track: string): Promise<RunRecord> => {
+      const name = `${lead.leadId}-${track}`;
+      // Recorded on the lead first, as enrollment does: only the lead's current run mails it.
+      await change(lead.leadId, {
+        nurture: {
+          track,
+          executionName: name,
+          status: 'active',
+          enrolledAt: clock.now().toISOString(),
+          touchesSent: 0,
+        },
+      });
+      runner.startTrack({ leadId: lead.leadId, track, executionName: name });
+      return runner.settled(name);
     };
 
     // 1. Transitions per track and ending.

@@ -34,6 +34,12 @@ export interface LeadloopConfig {
   readonly salesWebhookAuthHeader?: string;
   /** Context `salesWebhookAuthSecret`: the Secrets Manager secret (name or ARN) holding that header's value. */
   readonly salesWebhookAuthSecret?: string;
+  /**
+   * Context `confirmedOptIn`: consent given on forms counts once the person confirms it from a confirmation mail
+   * (default `true`; `false` for lists whose consent is documented otherwise; per form, see `confirmOptIn` in
+   * lambdas/domain/forms.ts).
+   */
+  readonly confirmedOptIn: boolean;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -43,6 +49,7 @@ export const CONFIG_DEFAULTS = {
   destroyOnRemoval: false,
   siteUrl: 'http://localhost:3000',
   waf: false,
+  confirmedOptIn: true,
 } as const satisfies LeadloopConfig;
 
 const Origin = z.string().refine(
@@ -81,6 +88,7 @@ const CONTEXT_KEYS = [
   'salesWebhookUrl',
   'salesWebhookAuthHeader',
   'salesWebhookAuthSecret',
+  'confirmedOptIn',
 ] as const;
 
 const Context = z
@@ -99,6 +107,7 @@ const Context = z
       .regex(/^[A-Za-z0-9-]{1,64}$/, 'must be an HTTP header name such as Authorization')
       .optional(),
     salesWebhookAuthSecret: z.string().min(1, 'must name a Secrets Manager secret').optional(),
+    confirmedOptIn: Flag.default(CONFIG_DEFAULTS.confirmedOptIn),
   })
   .refine((c) => !c.salesWebhookAuthHeader || c.salesWebhookAuthSecret, {
     error: 'needs salesWebhookAuthSecret (the secret holding the header value)',

@@ -24,6 +24,8 @@ import { NURTURE_TASKS, NurtureWorkflows } from './nurture-workflows.js';
 import { Observability } from './observability.js';
 import { Requalification } from './requalification.js';
 import { ScoringPipeline } from './scoring-pipeline.js';
+import { SendingReputation } from './sending-reputation.js';
+import { DEFAULT_NURTURE_PLAN } from '../lambdas/domain/nurture/default-tracks.js';
 import { nagResourceName } from './nag-names.js';
 
 export interface LeadloopStackProps extends StackProps {
@@ -57,6 +59,7 @@ export class LeadloopStack extends Stack {
   readonly requalification: Requalification;
   readonly leadEvents: LeadEvents;
   readonly observability: Observability;
+  readonly sendingReputation: SendingReputation;
 
   constructor(scope: Construct, id: string, props: LeadloopStackProps = {}) {
     const { config, ...stackProps } = props;
@@ -101,6 +104,12 @@ export class LeadloopStack extends Stack {
     this.nurture.grantEnrollment(this.scoring.scoreFunction);
     this.acknowledgeExecutionWildcards(this.scoring.scoreFunction, Object.values(this.nurture.stateMachines));
     this.nurture.configureUnsubscribe(this.captureApi.unsubscribeFunction);
+    this.nurture.configureUnsubscribe(this.captureApi.confirmFunction);
+    this.nurture.configureConfirmationMail(this.captureApi.formFunction, {
+      confirmUrl: `${this.captureApi.selfUrl}confirm`,
+      unsubscribeUrl: `${this.captureApi.selfUrl}unsubscribe`,
+      confirmedOptIn: this.config.confirmedOptIn,
+    });
     this.acknowledgeStateMachineGrants(this.nurture);
 
     this.requalification = new Requalification(this, 'Requalification', {
@@ -137,6 +146,12 @@ export class LeadloopStack extends Stack {
       otherStateMachines: { requalification: this.requalification.stateMachine },
       apiStage: this.captureApi.api.deploymentStage,
       alarmEmail: this.config.alarmEmail,
+    });
+
+    this.sendingReputation = new SendingReputation(this, 'SendingReputation', {
+      metric: (name, label) => this.observability.appMetric(name, label),
+      alarmTopic: this.observability.alarmTopic,
+      policy: DEFAULT_NURTURE_PLAN.policy.reputation,
     });
 
     // API Gateway's account-wide CloudWatch role stays (other APIs of the account may log through it).
@@ -186,6 +201,8 @@ export class LeadloopStack extends Stack {
       'capture-events': this.captureApi.eventsFunction,
       'leads-admin': this.captureApi.adminFunction,
       unsubscribe: this.captureApi.unsubscribeFunction,
+      confirm: this.captureApi.confirmFunction,
+      'sending-admin': this.captureApi.sendingFunction,
       'score-stream': this.scoring.scoreFunction,
       'ses-engagement': this.engagement.engagementFunction,
       [NURTURE_TASKS.touch]: this.nurture.functions.touch,

@@ -23,6 +23,7 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { CONFIRMATION_TEMPLATE } from '../lambdas/domain/nurture/confirmation.js';
 import { DEFAULT_NURTURE_PLAN } from '../lambdas/domain/nurture/default-tracks.js';
 import { STEP_PATHS } from '../lambdas/domain/nurture/steps.js';
 import type { Touch, Track } from '../lambdas/domain/nurture/tracks.js';
@@ -100,8 +101,11 @@ export class NurtureWorkflows extends Construct {
   /** Execution logs of each state machine, by track. */
   readonly logGroups: Record<string, LogGroup>;
 
+  private readonly props: NurtureWorkflowsProps;
+
   constructor(scope: Construct, id: string, props: NurtureWorkflowsProps) {
     super(scope, id);
+    this.props = props;
     const plan = DEFAULT_NURTURE_PLAN;
     const templatePrefix = props.templatePrefix ?? 'leadloop';
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
@@ -204,7 +208,11 @@ export class NurtureWorkflows extends Construct {
   }
 
   /** SES v2 `SendEmail` from the sender only, with the configuration set and our templates only. */
-  private grantSend(grantee: IGrantable, props: NurtureWorkflowsProps): void {
+  private grantSend(
+    grantee: IGrantable,
+    props: NurtureWorkflowsProps,
+    templates: readonly EmailTemplate[] = this.templates,
+  ): void {
     const stack = Stack.of(this);
     const ses = (resource: string, resourceName: string) =>
       stack.formatArn({ service: 'ses', resource, resourceName, arnFormat: ArnFormat.SLASH_RESOURCE_NAME });
@@ -216,7 +224,7 @@ export class NurtureWorkflows extends Construct {
           ses('identity', props.senderEmail),
           ses('identity', domain),
           ses('configuration-set', props.configurationSetName),
-          ...this.templates.map((t) => ses('template', t.name)),
+          ...templates.map((t) => ses('template', t.name)),
         ],
         conditions: { StringEquals: { 'ses:FromAddress': props.senderEmail } },
       }),
@@ -246,6 +254,35 @@ export class NurtureWorkflows extends Construct {
       arns[track] = sm.stateMachineArn;
     }
     fn.addEnvironment('NURTURE_STATE_MACHINES', stack.toJsonString(arns));
+  }
+
+  /**
+   * Lets the form function send the confirmation mail of confirmed opt-in (lambdas/domain/nurture/confirmation.ts):
+   * the sender, configuration set and template settings of nurture mail, SES send on the confirmation template only,
+   * the keyring (it signs the confirmation and unsubscribe links), the public `/confirm` route, and the switch.
+   */
+  configureConfirmationMail(
+    fn: LeadloopFunction,
+    opts: { confirmUrl: string; unsubscribeUrl: string; confirmedOptIn: boolean },
+  ): void {
+    const { props } = this;
+    const environment: Record<string, string> = {
+      CONFIRMED_OPT_IN: String(opts.confirmedOptIn),
+      CONFIRM_BASE_URL: opts.confirmUrl,
+      SENDER_EMAIL: props.senderEmail,
+      SES_CONFIGURATION_SET: props.configurationSetName,
+      NURTURE_TEMPLATE_PREFIX: props.templatePrefix ?? 'leadloop',
+      NURTURE_SITE_URL: props.siteUrl,
+      UNSUBSCRIBE_BASE_URL: opts.unsubscribeUrl,
+      ...(props.mailingAddress ? { NURTURE_MAILING_ADDRESS: props.mailingAddress } : {}),
+    };
+    for (const [k, v] of Object.entries(environment)) fn.addEnvironment(k, v);
+    this.grantSend(
+      fn,
+      props,
+      this.templates.filter((t) => t.template === CONFIRMATION_TEMPLATE),
+    );
+    this.grantSigningKeys(fn);
   }
 
   /** Lets the unsubscribe route verify the links: read access to the keyring, and its ARN (not its value). */

@@ -26,6 +26,7 @@ import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { STAGES, type Stage as LeadStage } from '../lambdas/domain/lead.js';
 import { ENDING_DECISIONS, type NurtureDecision } from '../lambdas/domain/nurture/evaluation.js';
+import { CONFIRMATION_OUTCOMES } from '../lambdas/domain/nurture/confirmation.js';
 import { TOUCH_OUTCOMES } from '../lambdas/domain/nurture/steps.js';
 
 /** The sales funnel, in order; conversions are computed between neighbours. */
@@ -63,6 +64,12 @@ export const LEADLOOP_METRICS = {
     'NurtureHandoffs',
     'NurtureFailures',
     'LifecycleEventsPublished',
+  ],
+  sending: [
+    'SendingPaused',
+    'ReputationBounceRate',
+    'ReputationComplaintRate',
+    ...CONFIRMATION_OUTCOMES.map((outcome) => `ConfirmationMail_${outcome}`),
   ],
   sesPipeline: ['SesEventsRecorded', 'SesEventsDuplicate', 'SesRecipientsUnattributed', 'SesRecordsMalformed'],
   requalification: [
@@ -351,6 +358,13 @@ export class Observability extends Construct {
             { value: props.sesBounceRateThreshold ?? 0.05, label: 'Bounce review (5%)' },
             { value: props.sesComplaintRateThreshold ?? 0.001, label: 'Complaint review (0.1%)' },
           ],
+        }),
+      ],
+      [
+        new GraphWidget({
+          title: 'Reputation brake (own rolling rates in %, pauses) and confirmation mails',
+          width: 24,
+          left: m(LEADLOOP_METRICS.sending),
         }),
       ],
       [

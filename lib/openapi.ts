@@ -168,6 +168,34 @@ export const OPERATIONS: Record<string, Record<string, unknown>> = {
     },
     responses: { 200: { description: 'Unsubscribed (an HTML page)' }, 400: error('A bad token, or not One-Click') },
   },
+  'GET /confirm': {
+    summary: 'The confirmation page of a confirmed opt-in mail',
+    description: 'Shows a confirm button; a GET never confirms (mail scanners follow links).',
+    security: [],
+    parameters: [tokenParam],
+    responses: {
+      200: { description: 'An HTML page' },
+      400: { description: 'A missing, forged or expired token (an HTML page)' },
+    },
+  },
+  'POST /confirm': {
+    summary: 'Confirm a subscription (the page’s button)',
+    description: 'Records the confirmation once; marketing mail may start. A repeat changes nothing.',
+    security: [],
+    parameters: [tokenParam],
+    responses: { 200: { description: 'Confirmed (an HTML page)' }, 400: { description: 'A bad token (an HTML page)' } },
+  },
+  'GET /sending': {
+    summary:
+      'The reputation brake: whether marketing sending is paused, why, and the rolling bounce and complaint rates',
+    security: [{ iam: [] }],
+    responses: { 200: { description: '`{paused, reason, bounceRate, complaintRate, …}`' } },
+  },
+  'POST /sending/resume': {
+    summary: 'Resume marketing sending after a pause (what was counted so far is not held against it again)',
+    security: [{ iam: [] }],
+    responses: { 200: { description: 'The brake’s state after resuming' } },
+  },
 };
 
 /** The OpenAPI 3.1 document of the API, for the given server URL. */

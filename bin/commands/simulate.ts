@@ -1,14 +1,20 @@
 /**
  * `npm run leadloop -- simulate --model <file>`: previews a scoring-model change. Re-scores every stored lead from its
  * events under the current model and under the candidate, and prints how many would change stage, how, with
- * examples. Reads only: nothing is written.
+ * examples, and what the sunset policy of the tracks file does to them. Reads only: nothing is written.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { emptyStats } from '../../lambdas/adapters/lead-table-reader.js';
 import { loadScoringModel } from '../../lambdas/adapters/scoring-model.js';
 import { parseModel, ScoringModelError } from '../../lambdas/domain/scoring/index.js';
-import { comparisonOf, type ModelComparison } from '../../lambdas/domain/simulation.js';
+import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
+import {
+  comparisonOf,
+  sunsetReport,
+  type ModelComparison,
+  type SunsetReport,
+} from '../../lambdas/domain/simulation.js';
 import { defaultWorkers, foldLeads } from '../analysis/pool.js';
 import { startProgress } from '../progress.js';
 import { openTable, positiveInt, readableLeads, TABLE_OPTIONS, TABLE_USAGE, UsageError } from './table-args.js';
@@ -39,6 +45,14 @@ function print(c: ModelComparison): void {
       .join('; ');
     console.log(`${move.padEnd(30)}${String(n).padStart(5)}  ${ex}`);
   }
+}
+
+function printSunset(r: SunsetReport): void {
+  console.log(
+    `\nSunset policy (tracks file): ${r.exhausted} lead(s) exhausted a track without engaging; ` +
+      `${r.reengagement} would get the re-engagement mail next, ${r.sunset} sunset (no marketing mail until they act), ` +
+      `${r.reenrollable} mailed again (new engagement or a changed fit).`,
+  );
 }
 
 export async function simulate(argv: string[]): Promise<number> {
@@ -88,6 +102,7 @@ async function run(argv: string[]): Promise<number> {
   const table = openTable(values);
   const unreadable: string[] = [];
   const stats = emptyStats();
+  const sunset: SunsetReport = { exhausted: 0, reengagement: 0, sunset: 0, reenrollable: 0 };
   try {
     const progress = startProgress('simulate', {
       unit: 'items',
@@ -99,6 +114,11 @@ async function run(argv: string[]): Promise<number> {
       { segments: table.segments, onPage: (s) => progress.update(s.items, `${s.leads.toLocaleString('en-US')} leads`) },
       unreadable,
       stats,
+      // Tallied as the leads stream past (only leads the sunset policy has a record of are parsed whole).
+      (lead) => {
+        const one = sunsetReport([lead], DEFAULT_NURTURE_PLAN.tracks);
+        for (const k of Object.keys(sunset) as (keyof SunsetReport)[]) sunset[k] += one[k];
+      },
     );
     const tally = await foldLeads({ kind: 'simulate', current, candidate, asOf: asOf.toISOString(), examples }, leads, {
       workers,
@@ -107,9 +127,10 @@ async function run(argv: string[]): Promise<number> {
     const comparison = comparisonOf(tally);
     // An event item that no longer fits the schema (written by hand, or by an older version) leaves that lead out of
     // the preview rather than ending it; the lead ids are listed.
-    if (values.json) console.log(JSON.stringify({ ...comparison, unreadable }, null, 2));
+    if (values.json) console.log(JSON.stringify({ ...comparison, sunset, unreadable }, null, 2));
     else {
       print(comparison);
+      printSunset(sunset);
       if (unreadable.length > 0)
         console.log(
           `\n${unreadable.length} lead(s) left out: an event does not fit the schema (${unreadable.slice(0, 5).join(', ')})`,

@@ -1,3 +1,4 @@
+import type { Lead } from '../../lambdas/domain/lead.js';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { LeadTableReader } from '../../lambdas/adapters/lead-table-reader.js';
@@ -74,9 +75,12 @@ export async function* readableLeads(
   options: Parameters<LeadTableReader['leads']>[0],
   unreadable: string[],
   stats?: Parameters<LeadTableReader['leads']>[1],
+  onSunsetLead?: (lead: Lead) => void,
 ) {
   for await (const read of reader.leads(options, stats)) {
-    if (read.kind === 'lead') yield read.log;
-    else unreadable.push(read.leadId);
+    if (read.kind === 'lead') {
+      if (read.sunsetLead) onSunsetLead?.(read.sunsetLead);
+      yield read.log;
+    } else unreadable.push(read.leadId);
   }
 }

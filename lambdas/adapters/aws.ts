@@ -15,6 +15,7 @@ import type { NurtureMailSettings } from '../domain/nurture/nurture-tasks.js';
 import { DynamoLeadRepository } from './dynamo-lead-repository.js';
 import { EventBridgeLifecyclePublisher } from './eventbridge-publisher.js';
 import { s3LabStore } from './s3-lab-store.js';
+import { DynamoSendingStore } from './dynamo-sending-store.js';
 import { SesMailer } from './ses-mailer.js';
 import { NurtureStateMachines, SfnNurtureStarter } from './sfn-nurture-starter.js';
 import { maskingJsonReplacer } from './log-masking.js';
@@ -148,6 +149,20 @@ export const nurtureMailSettings = once((): NurtureMailSettings => {
 
 export const mailer = once(() => new SesMailer(ses()));
 
+/**
+ * `CONFIRMED_OPT_IN`: whether consent given on forms waits for the person's confirmation (the CDK context
+ * `confirmedOptIn`; the stack sets it on the form function).
+ */
+export function confirmedOptInFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  return requiredSetting('CONFIRMED_OPT_IN', env) === 'true';
+}
+
+/** How the confirmation mail is addressed: the nurture mail settings plus the public `/confirm` route. */
+export const confirmationMailSettings = once(() => ({
+  ...nurtureMailSettings(),
+  confirmBaseUrl: z.url().parse(requiredSetting('CONFIRM_BASE_URL')),
+}));
+
 /** Lifecycle events (`LeadStageChanged`, `LeadPromoted`) go to the bus `EVENT_BUS_NAME`. */
 export const lifecyclePublisher = once(
   () => new EventBridgeLifecyclePublisher(eventBridge(), requiredSetting('EVENT_BUS_NAME')),
@@ -164,3 +179,5 @@ export const nurtureStarter = once(
 
 /** The model lab's bucket (`MODEL_LAB_BUCKET`): exports, shuffle files, partial tallies and reports. */
 export const labStore = once(() => s3LabStore(s3(), requiredSetting('MODEL_LAB_BUCKET')));
+/** Touch claims, the cap ledger and the reputation brake's counters, on the lead table (`TABLE_NAME`). */
+export const sendingStore = once(() => new DynamoSendingStore(documentClient(), requiredSetting('TABLE_NAME')));

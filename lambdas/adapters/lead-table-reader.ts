@@ -2,6 +2,7 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { ScanCommand, type DynamoDBDocumentClient, type ScanCommandInput } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
 import { LeadEvent } from '../domain/events.js';
+import { Lead } from '../domain/lead.js';
 import type { LeadLog, LeadRef } from '../domain/model-lab/replay.js';
 
 /**
@@ -19,7 +20,12 @@ import type { LeadLog, LeadRef } from '../domain/model-lab/replay.js';
 
 /** A lead as the reader hands it on: its log, or why it could not be read. */
 export type LeadRead =
-  | { readonly kind: 'lead'; readonly log: LeadLog }
+  | {
+      readonly kind: 'lead';
+      readonly log: LeadLog;
+      /** The stored lead whole, only when the sunset policy has a record of it (what `simulate` reports on). */
+      readonly sunsetLead?: Lead;
+    }
   | { readonly kind: 'unreadable'; readonly leadId: string; readonly reason: string };
 
 export interface ReadStats {
@@ -160,7 +166,8 @@ export function assemble(group: Group): LeadRead | undefined {
     events.push(parsed.data);
   }
   const ref: LeadRef = lead.data;
-  return { kind: 'lead', log: { lead: ref, events } };
+  const whole = group.lead.sunset === undefined ? undefined : Lead.safeParse(group.lead);
+  return { kind: 'lead', log: { lead: ref, events }, ...(whole?.success && { sunsetLead: whole.data }) };
 }
 
 /** Reads the lead table of `table` lead by lead (see the module comment). */

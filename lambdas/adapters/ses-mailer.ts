@@ -1,5 +1,5 @@
 import { SendEmailCommand, SESv2ServiceException, type SESv2Client } from '@aws-sdk/client-sesv2';
-import { MailRejectedError, RetryableError } from '../domain/nurture/errors.js';
+import { MailOutcomeUnknownError, MailRejectedError, RetryableError } from '../domain/nurture/errors.js';
 import type { Mailer, OutgoingEmail } from '../domain/nurture/ports.js';
 import { maskLogText } from './log-masking.js';
 
@@ -12,6 +12,24 @@ const TRANSIENT = new Set([
   'InternalFailure',
   'ServiceUnavailable',
 ]);
+
+/** Failures before a request reaches SES (nothing was sent). Anything else without an answer may have been accepted. */
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'CredentialsProviderError',
+  'CredentialsError',
+  'ERR_INVALID_URL',
+]);
+
+const errorCode = (e: unknown): string => {
+  if (typeof e !== 'object' || e === null) return '';
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' && code !== '') return code;
+  const name = (e as { name?: unknown }).name;
+  return typeof name === 'string' ? name : '';
+};
 
 /**
  * Sends nurture mail through SES v2 `SendEmail` with a stored template, the configuration set (so sending events
@@ -37,10 +55,10 @@ export class SesMailer implements Mailer {
           },
         }),
       );
-      if (!out.MessageId) throw new RetryableError('SES accepted the message without a MessageId');
+      if (!out.MessageId) throw new MailOutcomeUnknownError('SES accepted the message without a MessageId');
       return { messageId: out.MessageId };
     } catch (e) {
-      if (e instanceof RetryableError) throw e;
+      if (e instanceof RetryableError || e instanceof MailOutcomeUnknownError) throw e;
       if (e instanceof SESv2ServiceException) {
         // SES names the addresses it refused in its messages; they travel on into step results and logs.
         const message = maskLogText(e.message);
@@ -49,7 +67,11 @@ export class SesMailer implements Mailer {
         }
         throw new MailRejectedError(`SES refused the message: ${message}`, e.name);
       }
-      throw e;
+      // No answer from SES. Only a request that provably never reached it may be sent again.
+      if (NOT_SENT.has(errorCode(e))) throw new RetryableError(`SES not reached: ${errorCode(e)}`);
+      throw new MailOutcomeUnknownError(
+        `SES did not answer (${errorCode(e) || 'unknown error'}): the mail may have gone`,
+      );
     }
   }
 }

@@ -2,7 +2,7 @@ import { v5 as uuidv5 } from 'uuid';
 import { z } from 'zod';
 import type { Clock } from './clock.js';
 import { EventProperties, EventType, type EventSource, type LeadEvent } from './events.js';
-import { FORMS, submissionProperties, type FormId, type FormSubmission } from './forms.js';
+import { confirmsOptIn, FORMS, submissionProperties, type FormId, type FormSubmission } from './forms.js';
 import { Email } from './identity.js';
 import { newLead } from './lead.js';
 import type { LeadRepository } from './ports.js';
@@ -15,6 +15,11 @@ export interface CaptureDeps {
   clock: Clock;
   /** A new lead id (ULID) for a lead first seen at `at`. */
   newLeadId: (at: Date) => string;
+  /**
+   * Confirmed opt-in for the deployment (the CDK context `confirmedOptIn`, on by default there): consent given on a
+   * form that confirms opt-in stays pending until the person confirms it. @default false
+   */
+  confirmedOptIn?: boolean;
 }
 
 /** JSON with sorted keys, so equal content always hashes to the same id. */
@@ -50,12 +55,18 @@ export type CaptureOutcome = 'recorded' | 'duplicate' | 'suppressed';
 export async function captureForm(
   deps: CaptureDeps,
   cmd: { formId: FormId; submission: FormSubmission; idempotencyKey?: string; ip?: string },
-): Promise<{ leadId: string | undefined; outcome: CaptureOutcome }> {
+): Promise<{ leadId: string | undefined; outcome: CaptureOutcome; confirmation?: 'requested' }> {
   const now = deps.clock.now();
   const { email } = cmd.submission;
   const leadId = await leadIdFor(deps, email, now);
   if (!leadId) return { leadId: undefined, outcome: 'suppressed' };
-  const properties = { ...submissionProperties(cmd.submission), formId: cmd.formId, ...(cmd.ip ? { ip: cmd.ip } : {}) };
+  const pending = await consentPending(deps, cmd.formId, cmd.submission, leadId);
+  const properties = {
+    ...submissionProperties(cmd.submission),
+    formId: cmd.formId,
+    ...(cmd.ip ? { ip: cmd.ip } : {}),
+    ...(pending ? { consentConfirmation: 'pending' } : {}),
+  };
   const eventId = cmd.idempotencyKey
     ? uuidv5(`form|${cmd.formId}|key|${cmd.idempotencyKey}`, LEADLOOP_NAMESPACE)
     : uuidv5(
@@ -72,7 +83,19 @@ export async function captureForm(
     source: 'form',
     properties,
   });
-  return { leadId, outcome };
+  return { leadId, outcome, ...(pending && outcome === 'recorded' ? { confirmation: 'requested' as const } : {}) };
+}
+
+/** True when the consent given now must wait for the person's confirmation (and was not confirmed before). */
+async function consentPending(
+  deps: CaptureDeps,
+  formId: FormId,
+  submission: FormSubmission,
+  leadId: string,
+): Promise<boolean> {
+  if (submission.consent !== true || deps.confirmedOptIn !== true || !confirmsOptIn(formId)) return false;
+  const consent = (await deps.leads.getLead(leadId))?.consent;
+  return !(consent?.marketing === true && consent.confirmation !== 'pending');
 }
 
 /** One event of `POST /events`. */
@@ -89,7 +112,8 @@ export const ApiEvent = z
       .string({ error: 'must be a string' })
       .regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'is not a lead id')
       .optional(),
-    type: EventType,
+    // A confirmation comes only from the confirmation link (POST /confirm), never from a site backend.
+    type: EventType.exclude(['consent_confirmed'], { error: 'is not an event type a site can send' }),
     occurredAt: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 date-time' }).optional(),
     properties: EventProperties.optional(),
   })

@@ -29,6 +29,8 @@ export const EVENT_TYPES = [
   'email_rejected',
   'email_delivery_delayed',
   'email_rendering_failed',
+  // The person confirmed the marketing consent they gave (the link of the confirmation mail, issue 12).
+  'consent_confirmed',
 ] as const;
 
 export const EventType = z.enum(EVENT_TYPES);

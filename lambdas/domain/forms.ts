@@ -6,6 +6,12 @@ import { Email } from './identity.js';
 export interface FormDefinition {
   eventType: EventType;
   description: string;
+  /**
+   * Confirmed opt-in (DESIGN §6): marketing consent given on this form counts once the person confirms it from the
+   * confirmation mail. Set `false` for a form whose consent is documented otherwise (the deployment-wide switch is the
+   * CDK context `confirmedOptIn`). @default true
+   */
+  confirmOptIn?: boolean;
 }
 
 /** The forms a landing page may post to. Add a form here to accept `POST /forms/<id>`. */
@@ -19,6 +25,9 @@ export const FORMS = {
 } as const satisfies Record<string, FormDefinition>;
 
 export type FormId = keyof typeof FORMS;
+
+/** Whether consent given on the form needs confirming (see `FormDefinition.confirmOptIn`). */
+export const confirmsOptIn = (formId: FormId): boolean => (FORMS[formId] as FormDefinition).confirmOptIn !== false;
 export const isFormId = (id: string): id is FormId => Object.hasOwn(FORMS, id);
 
 /** A single-line text field: no control characters (CR/LF header injection), bounded length, trimmed. */

@@ -58,6 +58,12 @@ export const Consent = z.object({
   at: z.iso.datetime(),
   source: z.string(),
   ip: z.string().optional(),
+  /**
+   * Confirmed opt-in: `pending` until the person confirms from the confirmation mail (no marketing mail meanwhile),
+   * then `confirmed`. Absent for consent that needs no confirmation (documented consent, a form switched off).
+   */
+  confirmation: z.enum(['pending', 'confirmed']).optional(),
+  confirmedAt: z.iso.datetime().optional(),
 });
 export type Consent = z.infer<typeof Consent>;
 
@@ -118,6 +124,20 @@ export const NurtureState = z.object({
 });
 export type NurtureState = z.infer<typeof NurtureState>;
 
+/**
+ * The sunset policy's memory of a lead (DESIGN §7): the tracks it exhausted without engaging, how many unresponsive
+ * cycles in a row it went through, and whether it is sunset (no marketing mail until it acts).
+ */
+export const SunsetState = z.object({
+  /** Each track exhausted without engagement (the latest time per track) and the lead's fit score then. */
+  exhausted: z.array(z.object({ track: z.string(), at: z.iso.datetime(), fit: z.number() })).default([]),
+  /** Unresponsive cycles in a row: tracks exhausted with no engagement between them. */
+  cycles: z.number().int().nonnegative().default(0),
+  /** When the cycles ran out: from then on no track is chosen for the lead until it acts. */
+  sunsetAt: z.iso.datetime().optional(),
+});
+export type SunsetState = z.infer<typeof SunsetState>;
+
 /** A stage change, kept in the lead's history. */
 export const StageTransition = z.object({
   from: Stage.nullable(),
@@ -145,6 +165,8 @@ export const Lead = z.object({
   disqualification: DisqualificationReason.optional(),
   stageChangedAt: z.iso.datetime(),
   nurture: NurtureState.optional(),
+  /** The sunset policy's record of unresponsive cycles (see SunsetState). */
+  sunset: SunsetState.optional(),
   suppression: Suppression.default({ unsubscribed: false, hardBounced: false, complained: false, transientBounces: 0 }),
   createdAt: z.iso.datetime(),
   lastActivityAt: z.iso.datetime(),
@@ -156,6 +178,13 @@ export const Lead = z.object({
   version: z.number().int().nonnegative(),
 });
 export type Lead = z.infer<typeof Lead>;
+
+/** True while the lead is sunset: its unresponsive cycles ran out and it has not engaged since. */
+export function isSunset(lead: Pick<Lead, 'sunset' | 'lastEngagedAt'>): boolean {
+  const at = lead.sunset?.sunsetAt;
+  if (at === undefined) return false;
+  return lead.lastEngagedAt === undefined || Date.parse(lead.lastEngagedAt) <= Date.parse(at);
+}
 
 /** A brand-new lead, before any event is applied. */
 export function newLead(leadId: string, email: string, at: Date): Lead {

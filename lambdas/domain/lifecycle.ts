@@ -162,6 +162,7 @@ function eventDecision(ctx: StageContext, event: LeadEvent): StageDecision | und
     case 'email_rejected':
     case 'email_delivery_delayed':
     case 'email_rendering_failed':
+    case 'consent_confirmed':
       return undefined;
     default:
       return assertNever(event.type);
@@ -228,14 +229,15 @@ function revival(ctx: StageContext): StageDecision | undefined {
  */
 function requalification(ctx: StageContext): StageDecision | undefined {
   const { lead, event, model: m } = ctx;
-  const rule =
-    ctx.atMs >= lead.stageChangedAtMs + m.coolOffMs
-      ? 'lifecycle:cool_off'
-      : lead.disqualification === 'not_a_fit'
-        ? 'threshold:not_a_fit'
-        : lead.disqualification === 'unresponsive' && event && isLeadActivity(event)
-          ? `event:${event.type}`
-          : undefined;
+  // A sunset lead is not brought back by time: only acting again revives it (DESIGN §7).
+  const coolOffOver = ctx.atMs >= lead.stageChangedAtMs + m.coolOffMs && !isSunsetDraft(lead);
+  const rule = coolOffOver
+    ? 'lifecycle:cool_off'
+    : lead.disqualification === 'not_a_fit'
+      ? 'threshold:not_a_fit'
+      : lead.disqualification === 'unresponsive' && event && isLeadActivity(event)
+        ? `event:${event.type}`
+        : undefined;
   return rule === undefined ? undefined : { to: earnedStage(ctx), reason: 'requalified', rule };
 }
 
@@ -336,7 +338,7 @@ export function nextReviewAt(
     case 'dormant':
       return undefined;
     case 'disqualified': {
-      if (isFinallyDisqualified(lead)) return undefined;
+      if (isFinallyDisqualified(lead) || isSunsetDraft(lead)) return undefined;
       const periods = Math.max(1, Math.floor((nowMs - changedMs) / m.coolOffMs) + 1);
       return formatInstant(changedMs + periods * m.coolOffMs);
     }
@@ -387,7 +389,7 @@ function dormancyAt(lead: LeadDraft, m: CompiledModel): number {
 function isCoolingOff(lead: LeadDraft): boolean {
   return (
     (lead.stage === 'lead' && lead.stageReason === 'sales_rejected') ||
-    (lead.stage === 'disqualified' && !isFinallyDisqualified(lead))
+    (lead.stage === 'disqualified' && !isFinallyDisqualified(lead) && !isSunsetDraft(lead))
   );
 }
 
@@ -398,4 +400,11 @@ export function isAsCreated(lead: LeadDraft): boolean {
 
 export function isFunnelStage(stage: Stage): stage is FunnelStage {
   return stage in FUNNEL_RANK;
+}
+
+/** `isSunset` on the run's draft: its cycles ran out (as the nurture recorded) and it has not engaged since. */
+function isSunsetDraft(lead: LeadDraft): boolean {
+  const at = lead.before.sunset?.sunsetAt;
+  if (at === undefined) return false;
+  return lead.lastEngagedAtMs === undefined || lead.lastEngagedAtMs <= parseInstant(at);
 }

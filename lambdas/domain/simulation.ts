@@ -1,6 +1,9 @@
 import type { LeadEvent } from './events.js';
-import { newLead, type Stage } from './lead.js';
+import { isSunset, newLead, type Lead, type Stage } from './lead.js';
 import type { LeadRef } from './model-lab/replay.js';
+import { chooseTrack } from './nurture/enrollment.js';
+import { exhaustedWithoutEvidence, reengagementTrack } from './nurture/sunset.js';
+import type { Track } from './nurture/tracks.js';
 import { applyEvents, type ScoringModel } from './scoring/index.js';
 
 /** A stored lead (its identity and creation time: the replay starts from scratch) with its whole event log. */
@@ -130,3 +133,37 @@ export function compareModels(
   for (const h of histories) addToComparison(tally, h, current, candidate, now, examples);
   return comparisonOf(tally);
 }
+
+/** What the sunset policy does to the stored leads (DESIGN §7), as `leadloop simulate` reports it. */
+export interface SunsetReport {
+  /** Leads that exhausted a track without engaging. */
+  exhausted: number;
+  /** Of those, leads whose next track would be the re-engagement track (no new evidence, cycles left). */
+  reengagement: number;
+  /** Leads sunset: no marketing mail until they act. */
+  sunset: number;
+  /** Leads that exhausted a track but brought new evidence since (engagement or a changed fit): mailed again. */
+  reenrollable: number;
+}
+
+/** Counts the stored leads by where the sunset policy puts them, under the tracks file's settings. */
+export function sunsetReport(leads: Iterable<Lead>, tracks: readonly Track[]): SunsetReport {
+  const report: SunsetReport = { exhausted: 0, reengagement: 0, sunset: 0, reenrollable: 0 };
+  const reengagement = reengagementTrack(tracks);
+  for (const lead of leads) {
+    if ((lead.sunset?.exhausted.length ?? 0) === 0) continue;
+    report.exhausted++;
+    if (isSunset(lead)) {
+      report.sunset++;
+      continue;
+    }
+    const stillSilent = lead.sunset?.exhausted.some((e) => exhaustedWithoutEvidence(lead, e.track)) ?? false;
+    if (!stillSilent) report.reenrollable++;
+    else if (reengagement && chooseTrack(asRequalified(lead), tracks)?.id === reengagement.id) report.reengagement++;
+  }
+  return report;
+}
+
+/** An unresponsive lead as its cool-off's end would requalify it (a lead again), to ask which track it would get. */
+const asRequalified = (lead: Lead): Lead =>
+  lead.stage === 'disqualified' && lead.disqualification === 'unresponsive' ? { ...lead, stage: 'lead' } : lead;

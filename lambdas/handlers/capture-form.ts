@@ -4,7 +4,20 @@ import { captureForm, type CaptureDeps } from '../domain/capture.js';
 import { NotFoundError, ValidationError } from '../domain/errors.js';
 import { FormSubmission, isFormId } from '../domain/forms.js';
 import { parseOrThrow } from '../domain/validation.js';
-import { allowedOriginsFromEnv, clock, metrics, repository } from '../adapters/aws.js';
+import {
+  allowedOriginsFromEnv,
+  clock,
+  confirmationMailSettings,
+  confirmedOptInFromEnv,
+  logger,
+  mailer,
+  metrics,
+  repository,
+  sendingStore,
+  unsubscribeKeys,
+} from '../adapters/aws.js';
+import { DEFAULT_NURTURE_PLAN } from '../domain/nurture/default-tracks.js';
+import { requestConfirmation, type ConfirmationDeps } from '../domain/nurture/confirmation.js';
 import { bodyKind, bodyText, httpApi, json, parseJson, parseUrlEncoded } from './http.js';
 
 /** DESIGN §8: bodies over 16 KiB are refused before parsing. */
@@ -13,6 +26,8 @@ const MAX_BODY_BYTES = 16 * 1024;
 export interface FormHandlerDeps extends CaptureDeps {
   /** Origins allowed as form `redirect` targets (and for CORS). */
   allowedOrigins: readonly string[];
+  /** What sends the confirmation mail of consent that waits for confirmation (built on first use). */
+  confirmation?: () => ConfirmationDeps;
 }
 
 /**
@@ -57,15 +72,32 @@ export function createHandler(getDeps: () => FormHandlerDeps) {
       metrics.addMetric('SubmissionsRejected_honeypot', MetricUnit.Count, 1);
       return answer(ulid(deps.clock.now().getTime()));
     }
-    const { leadId, outcome } = await captureForm(deps, {
+    const { leadId, outcome, confirmation } = await captureForm(deps, {
       formId,
       submission,
       idempotencyKey: event.headers['idempotency-key']?.slice(0, 256),
       ip: event.requestContext?.identity?.sourceIp,
     });
     metrics.addMetric(outcome === 'recorded' ? 'LeadsCaptured' : `Submissions_${outcome}`, MetricUnit.Count, 1);
+    if (confirmation === 'requested' && leadId && deps.confirmation) await confirm(deps.confirmation, leadId);
     return answer(leadId ?? ulid(deps.clock.now().getTime()));
   });
+}
+
+/**
+ * The confirmation mail of pending consent. The submission is recorded either way: a mail that could not go out is
+ * logged (the person can submit again), never a 5xx for a form that was captured.
+ */
+async function confirm(getDeps: () => ConfirmationDeps, leadId: string): Promise<void> {
+  try {
+    const outcome = await requestConfirmation(getDeps(), leadId);
+    metrics.addMetric(`ConfirmationMail_${outcome}`, MetricUnit.Count, 1);
+  } catch (error) {
+    logger.warn('confirmation mail not sent', {
+      leadId,
+      error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
+    });
+  }
 }
 
 const allowedOrigins = allowedOriginsFromEnv();
@@ -74,4 +106,15 @@ export const handler = createHandler(() => ({
   clock,
   newLeadId: (at: Date) => ulid(at.getTime()),
   allowedOrigins,
+  confirmedOptIn: confirmedOptInFromEnv(),
+  confirmation: () => ({
+    leads: repository(),
+    clock,
+    mailer: mailer(),
+    mail: confirmationMailSettings(),
+    signingKeys: unsubscribeKeys(),
+    store: sendingStore(),
+    policy: DEFAULT_NURTURE_PLAN.policy.confirmation,
+    unsubscribeLinkDays: DEFAULT_NURTURE_PLAN.policy.unsubscribeLinkDays,
+  }),
 }));

@@ -1,10 +1,10 @@
-import { clock, mailer, nurtureMailSettings, repository, unsubscribeKeys } from '../adapters/aws.js';
+import { clock, mailer, nurtureMailSettings, repository, sendingStore, unsubscribeKeys } from '../adapters/aws.js';
 import { DEFAULT_NURTURE_PLAN } from '../domain/nurture/default-tracks.js';
-import { sendTouch } from '../domain/nurture/nurture-tasks.js';
+import { sendTouch } from '../domain/nurture/send-touch.js';
 import { NurtureTaskInput } from '../domain/nurture/steps.js';
 import { nurtureTask } from './nurture-task.js';
 
-/** "Send <touch>": eligibility, variant, SES send, `email_sent` (DESIGN §6). */
+/** "Send <touch>": the owning run, eligibility, the brake, the claim, SES send, `email_sent` (DESIGN §6). */
 export const createHandler = nurtureTask(NurtureTaskInput, sendTouch, (r) => `NurtureTouch_${r.outcome}`);
 
 export const handler = createHandler(() => ({
@@ -14,4 +14,5 @@ export const handler = createHandler(() => ({
   mailer: mailer(),
   mail: nurtureMailSettings(),
   signingKeys: unsubscribeKeys(),
+  sending: sendingStore(),
 }));

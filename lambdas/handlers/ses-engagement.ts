@@ -7,7 +7,9 @@ import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { recordEngagement, type EngagementDeps, type RecordedEngagement } from '../domain/engagement.js';
 import type { EventType } from '../domain/events.js';
 import { parseSesSqsBody, SesRecordError, type SesEventRecord } from '../domain/ses-events.js';
-import { clock, logger, metrics, repository } from '../adapters/aws.js';
+import { clock, logger, metrics, repository, sendingStore } from '../adapters/aws.js';
+import { DEFAULT_NURTURE_PLAN } from '../domain/nurture/default-tracks.js';
+import { countFeedback, type SendingStore } from '../domain/nurture/sending.js';
 
 const processor = new BatchProcessor(BatchEventType.SQS);
 
@@ -17,7 +19,12 @@ const processor = new BatchProcessor(BatchEventType.SQS);
  * on every receive, reaches the DLQ after maxReceiveCount with the reason in the log; a DynamoDB error is thrown, so
  * the record is retried. Records run in order: an open or click sees the delivery and clicks recorded before it.
  */
-export function createHandler(getDeps: () => EngagementDeps) {
+export interface EngagementHandlerDeps extends EngagementDeps {
+  /** The reputation brake's counters (hard bounces and complaints pause marketing sending over the limits). */
+  sending?: Pick<SendingStore, 'countFeedback' | 'days' | 'getState' | 'pause'>;
+}
+
+export function createHandler(getDeps: () => EngagementHandlerDeps) {
   return middy<SQSEvent, SQSBatchResponse>()
     .use(injectLambdaContext(logger))
     .use(logMetrics(metrics))
@@ -31,11 +38,12 @@ export function createHandler(getDeps: () => EngagementDeps) {
     });
 }
 
-export const handler = createHandler(() => ({ leads: repository(), clock }));
+export const handler = createHandler(() => ({ leads: repository(), clock, sending: sendingStore() }));
 
-async function recordMessage(deps: EngagementDeps, message: SQSRecord): Promise<void> {
+async function recordMessage(deps: EngagementHandlerDeps, message: SQSRecord): Promise<void> {
   const record = parseOrReport(message);
   const result = await recordEngagement(deps, record);
+  if (deps.sending) await brake(deps.sending, [...result.recorded, ...result.duplicates], deps.clock.now());
   for (const { leadId, taggedLeadId } of result.tagMismatches) {
     logger.warn('leadId tag does not match the recipient; attributed by address', {
       leadId,
@@ -84,4 +92,22 @@ function countMetrics(result: RecordedEngagement): void {
   metrics.addMetric('SesEventsRecorded', MetricUnit.Count, result.recorded.length);
   metrics.addMetric('SesEventsDuplicate', MetricUnit.Count, result.duplicates.length);
   if (result.unattributed > 0) metrics.addMetric('SesRecipientsUnattributed', MetricUnit.Count, result.unattributed);
+}
+
+/** Counts hard bounces and complaints for the reputation brake (once per event: duplicates count nothing). */
+async function brake(
+  store: NonNullable<EngagementHandlerDeps['sending']>,
+  events: RecordedEngagement['recorded'],
+  now: Date,
+): Promise<void> {
+  const policy = DEFAULT_NURTURE_PLAN.policy.reputation;
+  const { paused, rates } = await countFeedback(store, policy, events, now);
+  if (rates) {
+    metrics.addMetric('ReputationBounceRate', MetricUnit.Percent, rates.bounceRate * 100);
+    metrics.addMetric('ReputationComplaintRate', MetricUnit.Percent, rates.complaintRate * 100);
+  }
+  if (paused) {
+    metrics.addMetric('SendingPaused', MetricUnit.Count, 1);
+    logger.warn('marketing sending paused by the reputation brake', { reason: paused });
+  }
 }

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
+import { CONFIRMATION_TEMPLATE } from '../../lambdas/domain/nurture/confirmation.js';
 import { TEMPLATE_FIELDS } from '../../lambdas/domain/nurture/template-data.js';
 import { DEFAULT_VARIANT, type NurturePlan } from '../../lambdas/domain/nurture/tracks.js';
 import { sesTemplateName } from '../../lambdas/domain/nurture/variants.js';
@@ -19,6 +20,9 @@ import { sesTemplateName } from '../../lambdas/domain/nurture/variants.js';
 
 /** Where the shipped content lives. */
 export const EMAIL_DIR = fileURLToPath(new URL('./', import.meta.url));
+
+/** Templates sent outside the tracks, in their default variant only. */
+export const TRANSACTIONAL_TEMPLATES: readonly string[] = [CONFIRMATION_TEMPLATE];
 
 /** Marker in the layouts where each body goes. */
 export const BODY_MARKER = '{{!-- body --}}';
@@ -132,6 +136,8 @@ export function loadEmailTemplates(
       wanted.set(touch.template, variants);
     }
   }
+  // Transactional mail: sent by the form function (the confirmation of consent), not by a track.
+  for (const template of TRANSACTIONAL_TEMPLATES) wanted.set(template, new Set([DEFAULT_VARIANT]));
   const templatesDir = join(dir, 'templates');
   for (const found of subdirs(templatesDir)) {
     if (!wanted.has(found)) problems.push(`templates/${found}: not sent by any track touch (remove it or add a touch)`);
@@ -162,6 +168,9 @@ export function loadEmailTemplates(
       if (layout.html === undefined || layout.text === undefined) continue;
       const html = layout.html.replace(BODY_MARKER, parts.html.trimEnd());
       const text = layout.text.replace(BODY_MARKER, parts.text.trimEnd());
+      if (TRANSACTIONAL_TEMPLATES.includes(template) && !parts.html.includes('{{html.confirmUrl}}')) {
+        problems.push(`${where}: the HTML part has no {{html.confirmUrl}} link`);
+      }
       if (!html.includes('{{html.unsubscribeUrl}}')) problems.push(`${where}: the HTML part has no {{html.unsubscribeUrl}} link`);
       if (!text.includes('{{text.unsubscribeUrl}}')) problems.push(`${where}: the text part has no {{text.unsubscribeUrl}} link`);
       let name = '';

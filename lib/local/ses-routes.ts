@@ -19,8 +19,7 @@ import type { LocalRequest, LocalResponse, LocalRouteHandler } from './http-serv
  * - `POST /_local/ses`: one SES record or an array, as SES publishes them (bare records, or whole EventBridge events
  *   whose `detail` is the record), published as SES publishes them to this stack: for mail of the stack's
  *   configuration set (its `ses:configuration-set` tag says so, whatever the record said). The answer comes once the
- *   engagement queue
- *   has processed what was published: 202 `{ received, failed: [{ index, reason }] }` (a record that reached no
+ *   engagement queue has processed what was published and the stream has scored what it recorded: 202 `{ received, failed: [{ index, reason }] }` (a record that reached no
  *   rule is `failed`); 400 `{ error: 'ValidationError', message, fields, records }` names each malformed record's first
  *   offending field (`[index].path` for an array) and reason, and then nothing is published.
  * - `GET /_local/t/open`: the open pixel of local mail; publishes an Open record and answers a 1×1 GIF.
@@ -38,7 +37,7 @@ export interface SesRoutesOptions {
   publish: (record: SesRecordJson) => Promise<number>;
   /** The stack's configuration set, for records that name none. */
   configurationSetName: string;
-  /** Resolves once what was published has been processed (the engagement queue drained). */
+  /** Resolves once what was published has been processed (the engagement queue drained, its events scored). */
   settled?: () => Promise<void>;
   /** The stack's clock: times of opens and clicks. */
   clock: Clock;

@@ -466,7 +466,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const removeSesRoutes = registerSesRoutes(http.registerLocalRoute, {
       publish: publishSes,
       configurationSetName,
-      settled: () => Promise.all(sqsSources.map((s) => s.drain({ timeoutMs: 10_000 }))).then(() => undefined),
+      // Answered once the records' effects are in: the engagement queue processed them and the stream has scored the
+      // events they recorded (a caller reading the lead next sees the score they made, not the one before).
+      settled: async () => {
+        await Promise.all(sqsSources.map((s) => s.drain({ timeoutMs: 10_000 })));
+        await poller.drain({ timeoutMs: 10_000 });
+      },
       clock,
       secret: trackingSecret,
       log,

@@ -144,6 +144,67 @@ describe('SES engagement loop-back on the local stack', () => {
     expect(replayed).toEqual(bounced);
   });
 
+  it('injected hard bounces trip the reputation brake; GET /sending says why; POST /sending/resume resumes', async () => {
+    const admin = { 'x-admin-key': stack.adminKey };
+    const Sending = z.object({
+      paused: z.boolean(),
+      reason: z.string().nullable(),
+      bounceRate: z.number(),
+      complaintRate: z.number(),
+      bounces: z.number(),
+    });
+    const sending = async (method = 'GET', path = '/sending') => {
+      const res = await fetch(`${stack.url}${path}`, { method, headers: admin });
+      expect(res.status).toBe(200);
+      return Sending.parse(await res.json());
+    };
+    const before = await sending();
+    const emails = ['brake.1@example.com', 'brake.2@example.com', 'brake.3@example.com'];
+    for (const email of emails) await subscribe(email);
+    vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const at = stack.clock.now().getTime();
+    // Six hard bounces (two per address, different messages): 6 over the brake's floor of 100 sends is 6% > 4%
+    // (with the bounce of the test above, 7%).
+    let n = 0;
+    for (const email of emails) {
+      for (const m of [1, 2]) {
+        const args = ['bounce', '--email', email, '--permanent', '--url', stack.url, '--admin-key', stack.adminKey];
+        await inject([...args, '--message-id', `brake-${email}-${m}`, '--at', new Date(at + n++ * 1000).toISOString()]);
+      }
+    }
+    // A replay of one of them counts nothing more.
+    await postToLoopback(
+      [
+        {
+          eventType: 'Bounce',
+          mail: {
+            timestamp: new Date(at - 3000).toISOString(),
+            messageId: `brake-${emails[0]}-1`,
+            destination: [emails[0] ?? ''],
+          },
+          bounce: {
+            bounceType: 'Permanent',
+            bounceSubType: 'General',
+            bouncedRecipients: [{ emailAddress: emails[0] ?? '' }],
+            timestamp: new Date(at).toISOString(),
+          },
+        },
+      ],
+      stack.url,
+    );
+    vi.restoreAllMocks();
+    const tripped = await sending();
+    const resumed = await sending('POST', '/sending/resume');
+    const unauthorized = await fetch(`${stack.url}/sending`);
+
+    expect(before.paused).toBe(false);
+    expect(tripped).toMatchObject({ paused: true, bounces: before.bounces + 6 });
+    expect(tripped.reason).toMatch(/^bounce rate \d+\.\d\d% over 4\.00% \(\d+ hard bounces, \d+ sends\)$/);
+    expect(tripped.bounceRate).toBeGreaterThanOrEqual(0.06);
+    expect(resumed).toMatchObject({ paused: false, reason: null, bounces: 0, bounceRate: 0 });
+    expect(unauthorized.status).toBe(401);
+  });
+
   it('answers 400 with the field and reason for a malformed record, and 202 with failures by index otherwise', async () => {
     const malformed = await fetch(`${stack.url}/_local/ses`, {
       method: 'POST',

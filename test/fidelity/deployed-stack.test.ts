@@ -86,6 +86,7 @@ const statesOf = (run: RunRecord) => run.history.filter((h) => h.type === 'State
 const StoredMail = z.object({
   destination: z.object({ to: z.array(z.string()) }),
   subject: z.string(),
+  body: z.object({ text: z.string().optional() }).optional(),
   headers: z.array(z.object({ name: z.string(), value: z.string() })).optional(),
 });
 
@@ -97,18 +98,36 @@ async function mailTo(email: string) {
     .emails.filter((m) => m.destination.to.includes(email));
 }
 
+/** Confirmed opt-in, as the person does it: the confirmation mail's link, its page, and the one POST. */
+async function confirmFromMail(email: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let link: string | undefined;
+  while (!link && Date.now() < deadline) {
+    const mail = (await mailTo(email)).find((m) => /confirm your subscription/i.test(m.subject));
+    link = /(https?:\/\/\S+\/confirm\?token=\S+)/.exec(mail?.body?.text ?? '')?.[1];
+    if (!link) await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!link) throw new Error(`no confirmation mail for ${email}`);
+  expect((await fetch(link)).status).toBe(200);
+  expect((await fetch(link, { method: 'POST' })).status).toBe(200);
+}
+
 describe('the synthesized stack, run as deployed', () => {
   it('reads every function, route, mapping, rule, state machine and schedule from the template', () => {
     const d = stack.deployment;
-    expect(Object.keys(d.functions)).toHaveLength(13);
+    expect(Object.keys(d.functions)).toHaveLength(15);
     expect(d.api.routes.map((r) => `${r.method} ${r.resource} ${r.auth}`).sort()).toEqual([
       'DELETE /leads/{leadId} iam',
+      'GET /confirm public',
       'GET /leads iam',
       'GET /leads/{leadId} iam',
       'GET /leads/{leadId}/export iam',
+      'GET /sending iam',
       'GET /unsubscribe public',
+      'POST /confirm public',
       'POST /events api-key',
       'POST /forms/{formId} public',
+      'POST /sending/resume iam',
       'POST /unsubscribe public',
     ]);
     expect(d.streamMappings).toHaveLength(2);
@@ -118,18 +137,36 @@ describe('the synthesized stack, run as deployed', () => {
       Object.values(d.stateMachines)
         .map((m) => m.track ?? 'requalification')
         .sort(),
-    ).toEqual(['case-studies', 'newsletter', 'requalification', 'testimonials']);
+    ).toEqual(['case-studies', 'newsletter', 're-engagement', 'requalification', 'testimonials']);
     expect(d.schedules).toHaveLength(1);
     // Each function runs with its own environment: the touch is given the keyring's ARN, the evaluation is not.
     const env = (module: string) => stack.lambda.environmentOf(d.functions[stack.functionIds[module] ?? ''] ?? fail());
     expect(env('nurture-touch').UNSUBSCRIBE_KEYS_SECRET_ARN).toMatch(/^arn:aws:secretsmanager:/);
     expect(env('nurture-evaluate').UNSUBSCRIBE_KEYS_SECRET_ARN).toBeUndefined();
     expect(env('nurture-evaluate').SENDER_EMAIL).toBeUndefined();
+    // The form function sends the confirmation mail of confirmed opt-in, on by default.
+    expect(env('capture-form')).toMatchObject({
+      CONFIRMED_OPT_IN: 'true',
+      CONFIRM_BASE_URL: expect.stringMatching(/\/confirm$/),
+    });
+    expect(env('capture-form').UNSUBSCRIBE_KEYS_SECRET_ARN).toMatch(/^arn:aws:secretsmanager:/);
+  });
+
+  it('answers GET /sending with the reputation brake’s state and rates', async () => {
+    const res = await fetch(`${stack.url}/sending`, { headers: { 'x-admin-key': stack.adminKey } });
+
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ paused: false, reason: null, bounceRate: 0, complaintRate: 0 });
   });
 
   it('runs a whole newsletter track: each touch sent, each wait, each re-evaluation, then unresponsive', async () => {
     const email = 'quiet.reader@example-corp.com';
     await postForm('newsletter', { email, firstName: 'Quinn', consent: 'yes' });
+    await stack.settle();
+    // Confirmed opt-in: the confirmation mail only, no run, until the person confirms.
+    expect((await mailTo(email)).map((m) => m.subject)).toEqual([expect.stringMatching(/confirm your subscription/i)]);
+    expect((await readLead(email)).nurture).toBeNull();
+    await confirmFromMail(email);
 
     const run = await endedRun(email);
     await stack.settle();
@@ -147,7 +184,8 @@ describe('the synthesized stack, run as deployed', () => {
     );
     expect(states.at(-1)).toBe('Disqualified as unresponsive');
     expect(await readLead(email)).toMatchObject({ stage: 'disqualified', nurture: { status: 'completed' } });
-    expect((await mailTo(email)).length).toBe(3);
+    // The confirmation mail and the three newsletters.
+    expect((await mailTo(email)).length).toBe(4);
   });
 
   it('hands a lead promoted during its case-study track to sales, through the event bus', async () => {
@@ -172,6 +210,7 @@ describe('the synthesized stack, run as deployed', () => {
       expect(res.status).toBe(202);
     };
     await postForm('content-download', profile);
+    await confirmFromMail(email);
     await postForm('webinar-registration', profile);
     // Simulated days pass fast here (engagement decays between posts): enough interest to stay over the MQL bar,
     // not enough for the testimonials track (40).

@@ -19,6 +19,10 @@ const ROUTES = {
   'GET /leads/{leadId}/export': { auth: 'AWS_IAM', apiKey: false, handler: 'adminFunction' },
   'GET /unsubscribe': { auth: 'NONE', apiKey: false, handler: 'unsubscribeFunction' },
   'POST /unsubscribe': { auth: 'NONE', apiKey: false, handler: 'unsubscribeFunction' },
+  'GET /confirm': { auth: 'NONE', apiKey: false, handler: 'confirmFunction' },
+  'POST /confirm': { auth: 'NONE', apiKey: false, handler: 'confirmFunction' },
+  'GET /sending': { auth: 'AWS_IAM', apiKey: false, handler: 'sendingFunction' },
+  'POST /sending/resume': { auth: 'AWS_IAM', apiKey: false, handler: 'sendingFunction' },
 } as const;
 
 describe('CaptureApi', () => {
@@ -108,7 +112,7 @@ describe('CaptureApi', () => {
         DestinationArn: Match.anyValue(),
         Format: Match.stringLikeRegexp('"requestId":"\\$context.requestId"'),
       },
-      MethodSettings: [
+      MethodSettings: Match.arrayWith([
         Match.objectLike({
           HttpMethod: '*',
           ResourcePath: '/*',
@@ -117,8 +121,27 @@ describe('CaptureApi', () => {
           LoggingLevel: 'ERROR',
           DataTraceEnabled: false,
         }),
-      ],
+      ]),
     });
+  });
+
+  it('gives POST /forms/{formId} its own throttle below the stage’s, so a form flood leaves the other routes room', () => {
+    const stage = Object.values(template.findResources('AWS::ApiGateway::Stage'))[0]?.['Properties'] as {
+      MethodSettings: {
+        HttpMethod: string;
+        ResourcePath: string;
+        ThrottlingRateLimit: number;
+        ThrottlingBurstLimit: number;
+      }[];
+    };
+    const form = stage.MethodSettings.find((m) => m.HttpMethod === 'POST' && m.ResourcePath === '/~1forms~1{formId}');
+    const all = stage.MethodSettings.find((m) => m.HttpMethod === '*' && m.ResourcePath === '/*');
+    expect(form).toMatchObject({ ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40 });
+    expect(form?.ThrottlingRateLimit).toBeLessThan(all?.ThrottlingRateLimit ?? 0);
+    expect(form?.ThrottlingBurstLimit).toBeLessThan(all?.ThrottlingBurstLimit ?? 0);
+    expect(
+      stage.MethodSettings.filter((m) => m.HttpMethod !== '*').map((m) => `${m.HttpMethod} ${m.ResourcePath}`),
+    ).toEqual(['POST /~1forms~1{formId}']);
   });
 
   it('issues an API key for /events through a throttled usage plan on the stage', () => {
@@ -174,7 +197,7 @@ describe('CaptureApi', () => {
     expect(resources).not.toContain('*');
   });
 
-  it('throttling comes from props; grantAdminAccess allows execute-api:Invoke on /leads only', () => {
+  it('throttling comes from props; grantAdminAccess allows execute-api:Invoke on /leads and /sending only', () => {
     const small = new Stack(testApp(), 'ApiOnly');
     const api = new CaptureApi(small, 'Api', {
       table: new LeadStore(small, 'Store').table,
@@ -186,7 +209,7 @@ describe('CaptureApi', () => {
     const t = Template.fromStack(small);
     t.hasResourceProperties('AWS::ApiGateway::Stage', {
       StageName: 'v1',
-      MethodSettings: [Match.objectLike({ ThrottlingRateLimit: 5, ThrottlingBurstLimit: 7 })],
+      MethodSettings: Match.arrayWith([Match.objectLike({ ThrottlingRateLimit: 5, ThrottlingBurstLimit: 7 })]),
     });
     const policy = JSON.stringify(
       t.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: logicalIdOf(operator) }] } }),
@@ -194,5 +217,8 @@ describe('CaptureApi', () => {
     expect(policy).toContain('execute-api:Invoke');
     expect(policy).toContain('/*/leads"');
     expect(policy).toContain('/*/leads/*"');
+    expect(policy).toContain('/*/sending"');
+    expect(policy).toContain('/*/sending/*"');
+    expect(policy).not.toContain('/*/forms');
   });
 });

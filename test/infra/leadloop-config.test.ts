@@ -14,6 +14,7 @@ describe('readConfig (the context keys of the app)', () => {
       destroyOnRemoval: false,
       siteUrl: 'http://localhost:3000',
       waf: false,
+      confirmedOptIn: true,
     });
     expect(CONFIG_DEFAULTS.stage).toBe('dev');
   });

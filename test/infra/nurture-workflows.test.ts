@@ -61,7 +61,8 @@ describe('NurtureWorkflows', () => {
         Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [expect.any(String), 'Arn'] } } }],
       });
     }
-    b.template.resourceCountIs('AWS::Logs::LogGroup', 3 + 4 + 2);
+    // One per track's state machine, one per nurture function, and two more in the construct.
+    b.template.resourceCountIs('AWS::Logs::LogGroup', DEFAULT_NURTURE_PLAN.tracks.length + 4 + 2);
   });
 
   it('retries transient failures with backoff and routes every other failure to "Record failure"', () => {

@@ -171,7 +171,7 @@ describe('Observability: alarms, all to the alarm topic', () => {
 
   it('on the errors and the throttles of each function', () => {
     const functions = Object.values(stack.functions());
-    expect(functions).toHaveLength(13);
+    expect(functions).toHaveLength(15);
     for (const fn of functions) {
       for (const metric of ['Errors', 'Throttles']) {
         const alarms = alarmsWhere({
@@ -188,7 +188,7 @@ describe('Observability: alarms, all to the alarm topic', () => {
 
   it('on failed and on timed-out executions of every state machine', () => {
     const machines = [...Object.values(stack.nurture.stateMachines), stack.requalification.stateMachine];
-    expect(machines).toHaveLength(4);
+    expect(machines).toHaveLength(5);
     for (const machine of machines) {
       for (const metric of ['ExecutionsFailed', 'ExecutionsTimedOut']) {
         const alarms = alarmsWhere({
@@ -221,7 +221,8 @@ describe('Observability: alarms, all to the alarm topic', () => {
 
   it('every alarm of the stack notifies the topic when it fires and when it recovers', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(3 + 13 * 2 + 4 * 2 + 2);
+    // … plus the reputation brake's three (paused, bounce rate, complaint rate).
+    expect(alarms).toHaveLength(3 + 15 * 2 + 5 * 2 + 2 + 3);
     for (const alarm of alarms) {
       expect(alarm['Properties']).toMatchObject({ AlarmActions: [alarmTopic()], OKActions: [alarmTopic()] });
     }

@@ -61,8 +61,9 @@ describe('leadloop simulate (model preview against the table)', () => {
     log.mockRestore();
 
     expect(code).toBe(0);
-    const comparison = JSON.parse(out.join('\n')) as ModelComparison;
+    const comparison = JSON.parse(out.join('\n')) as ModelComparison & { sunset: Record<string, number> };
     expect(comparison.leads).toBeGreaterThanOrEqual(1);
+    expect(Object.keys(comparison.sunset).sort()).toEqual(['exhausted', 'reengagement', 'reenrollable', 'sunset']);
     const moved = Object.values(comparison.examples)
       .flat()
       .find((e) => e.leadId === leadId);

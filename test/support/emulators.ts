@@ -50,6 +50,9 @@ export default async function setup(): Promise<() => Promise<void>> {
     NURTURE_STATE_MACHINES: JSON.stringify(machines),
     EVENT_BUS_NAME: 'default',
     ALLOWED_ORIGINS: 'http://localhost:3000,http://127.0.0.1:3000',
+    // Handlers imported whole capture without the confirmation mail (no SES here); confirmed opt-in is tested with
+    // injected dependencies and on the stack run as deployed.
+    CONFIRMED_OPT_IN: 'false',
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',

@@ -9,6 +9,7 @@ import type { NurtureDeps } from '../../lambdas/domain/nurture/nurture-tasks.js'
 import type { Mailer } from '../../lambdas/domain/nurture/ports.js';
 import { staticSigningKeys, type SigningKeys } from '../../lambdas/domain/nurture/unsubscribe-token.js';
 import { SesMailer } from '../../lambdas/adapters/ses-mailer.js';
+import { DynamoSendingStore } from '../../lambdas/adapters/dynamo-sending-store.js';
 import { markUnresponsive } from '../../lambdas/domain/lifecycle.js';
 import { defaultModel } from '../../lambdas/domain/scoring/index.js';
 import { loadEmailTemplates } from '../../lib/email/catalog.js';
@@ -98,7 +99,9 @@ export interface Harness {
   /** Wraps the mailer (e.g. to fail once); reset per test. */
   mailerOverride: Mailer | undefined;
   createLead(overrides?: Partial<Lead>): Promise<Lead>;
-  /** Starts a run of a track for a lead and waits until it ends. */
+  /** Records a run as the lead's current nurture run, as enrollment does before starting it. */
+  enroll(lead: Lead, track: string, executionName: string): Promise<void>;
+  /** Starts a run of a track for a lead (recorded on the lead first) and waits until it ends. */
   runTrack(lead: Lead, track: string, executionName?: string): Promise<RunRecord>;
   mailTo(email: string): Promise<StoredEmail[]>;
   /** Names of the states the run entered, in order. */
@@ -133,7 +136,7 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
       }),
     );
   }
-  const { repo } = testRepository();
+  const { repo, doc } = testRepository();
   const fixed = fixedClock(opts.start ?? '2026-03-02T14:00:00.000Z');
   const scaled = opts.daySeconds !== undefined ? scaledClock(opts.daySeconds, new Date()) : undefined;
   const clock: SettableClock = scaled
@@ -161,6 +164,7 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
       unsubscribeBaseUrl: 'https://api.leadloop.test/unsubscribe',
     },
     signingKeys,
+    sending: new DynamoSendingStore(doc, process.env.TABLE_NAME ?? 'leadloop-test'),
     maxWriteAttempts: 10,
     markUnresponsive: (lead, now) => markUnresponsive(lead, defaultModel, now),
   };
@@ -220,6 +224,7 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
       return lead;
     },
     async runTrack(lead, track, executionName = `${lead.leadId}-${track}`) {
+      await harness.enroll(lead, track, executionName);
       runner.startTrack({ leadId: lead.leadId, track, executionName });
       return runner.settled(executionName);
     },
@@ -227,6 +232,19 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
       const res = await fetch(`${ses.endpoint}/store`);
       const body = z.object({ emails: z.array(StoredEmail) }).parse(await res.json());
       return body.emails.filter((m) => m.destination.to.includes(email));
+    },
+    async enroll(lead, track, executionName) {
+      // What enrollment writes before it starts a run: only the lead's current run mails it.
+      const stored = await repo.getLead(lead.leadId);
+      if (!stored) return;
+      const nurture = {
+        track,
+        executionName,
+        status: 'active' as const,
+        enrolledAt: clock.now().toISOString(),
+        touchesSent: 0,
+      };
+      await repo.commitScoring({ ...stored, nurture, version: stored.version + 1 }, [], []);
     },
     statesOf: (run) => run.history.filter((h) => h.type === 'StateEntered').map((h) => h.state ?? ''),
     async stop() {

@@ -386,6 +386,7 @@ describe('a nurture run', () => {
     });
     try {
       const starter = new SfnNurtureStarter(sfn, h.runner.stateMachineArns());
+      await h.enroll(lead, 'newsletter', executionName);
       const first = await starter.start({ leadId: lead.leadId, track: 'newsletter', executionName });
       const again = await starter.start({ leadId: lead.leadId, track: 'newsletter', executionName });
       await h.runner.settled(executionName);
@@ -393,6 +394,7 @@ describe('a nurture run', () => {
       // Another lead's run, held in its first wait, stopped through the API.
       const other = await h.createLead({ stage: 'subscriber' });
       const otherName = nurtureExecutionName(other.leadId, 'newsletter', other.stageChangedAt);
+      await h.enroll(other, 'newsletter', otherName);
       let release = () => undefined as void;
       const held = new Promise<void>((res) => (release = res));
       let waiting = false;

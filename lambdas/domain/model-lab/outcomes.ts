@@ -45,6 +45,7 @@ export function isOutcomeType(type: EventType): type is OutcomeType {
     case 'email_rejected':
     case 'email_delivery_delayed':
     case 'email_rendering_failed':
+    case 'consent_confirmed':
       return false;
     default:
       return assertNever(type);

@@ -3,7 +3,9 @@ import { parseNurturePlan, type NurturePlan } from './tracks.js';
 /**
  * The nurture tracks that ship with Leadloop (DESIGN §6), as data. A marketer edits this file; it is validated here
  * (on import, so a bad edit fails every test and `cdk synth`) and again against the template files by
- * lib/email/catalog.ts. Tracks are tried in order: a lead enters the first whose entry criteria it meets.
+ * lib/email/catalog.ts. Tracks are tried in order: a lead enters the first whose entry criteria it meets. The
+ * `re-engagement` track is the sunset policy's (see sunset.ts): `maxCycles` says how many unresponsive cycles a lead
+ * gets a re-engagement mail for before it is sunset.
  *
  * The state machines are generated from it (lib/nurture-workflows.ts) and the Lambda tasks read it, so both always
  * agree on touches and waits.
@@ -107,6 +109,15 @@ export const DEFAULT_NURTURE_PLAN: NurturePlan = parseNurturePlan({
         { name: 'newsletter 2', template: 'newsletter-2', waitDays: 7 },
         { name: 'newsletter 3', template: 'newsletter-3', waitDays: 7 },
       ],
+    },
+    {
+      id: 're-engagement',
+      description:
+        'The sunset policy: one "still interested?" mail for a lead back from a track it exhausted without engaging and without new evidence; if it stays silent, no more marketing mail until it acts.',
+      entry: { stages: ['subscriber', 'lead', 'mql'] },
+      exit: { handoffStages: ['sql'], stages: ['opportunity', 'customer', 'dormant', 'disqualified'] },
+      touches: [{ name: 'reengagement 1', template: 're-engagement-1', waitDays: 14 }],
+      reengagement: { maxCycles: 1 },
     },
   ],
 });

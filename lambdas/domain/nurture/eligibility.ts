@@ -29,8 +29,9 @@ export function suppressionOf(lead: Lead, events: readonly LeadEvent[]): Suppres
   return undefined;
 }
 
-/** True when the lead opted in to marketing email. */
-export const hasMarketingConsent = (lead: Lead): boolean => lead.consent?.marketing === true;
+/** True when the lead opted in to marketing email, and confirmed it where confirmation was asked for. */
+export const hasMarketingConsent = (lead: Lead): boolean =>
+  lead.consent?.marketing === true && lead.consent.confirmation !== 'pending';
 
 /** Nurture emails sent to the lead (any track), oldest first. */
 export function nurtureSends(events: readonly LeadEvent[]): LeadEvent[] {
@@ -41,22 +42,26 @@ export function nurtureSends(events: readonly LeadEvent[]): LeadEvent[] {
 
 /**
  * When the frequency cap lets the next email go: `undefined` if it may go now, else the instant the oldest send
- * that keeps the window full ages out of it.
+ * that keeps the window full ages out of it. The sends are the nurture `email_sent` events and the entries of the
+ * lead's send ledger (claims not recorded as events yet), each counted once by its id.
  */
 export function frequencyCapFreeAt(
   events: readonly LeadEvent[],
   cap: SendPolicy['frequencyCap'],
   now: Date,
+  ledger: readonly { touchId: string; at: string }[] = [],
 ): Date | undefined {
   const windowMs = cap.perDays * DAY_MS;
-  const inWindow = nurtureSends(events).filter((e) => {
-    const t = Date.parse(e.occurredAt);
-    return t > now.getTime() - windowMs && t <= now.getTime();
-  });
+  const sends = new Map<string, number>();
+  for (const e of nurtureSends(events)) sends.set(e.eventId, Date.parse(e.occurredAt));
+  for (const entry of ledger) if (!sends.has(entry.touchId)) sends.set(entry.touchId, Date.parse(entry.at));
+  const inWindow = [...sends.values()]
+    .filter((t) => t > now.getTime() - windowMs && t <= now.getTime())
+    .sort((a, b) => a - b);
   if (inWindow.length < cap.maxEmails) return undefined;
   const blocking = inWindow[inWindow.length - cap.maxEmails];
-  if (!blocking) return undefined;
-  return new Date(Date.parse(blocking.occurredAt) + windowMs);
+  if (blocking === undefined) return undefined;
+  return new Date(blocking + windowMs);
 }
 
 /** Rounds up to a whole second: Step Functions' wait timestamps are second-precise. */
@@ -72,12 +77,14 @@ export function touchEligibility(input: {
   events: readonly LeadEvent[];
   policy: SendPolicy;
   now: Date;
+  /** The lead's send ledger (see sending.ts), counted by the frequency cap with the events. */
+  ledger?: readonly { touchId: string; at: string }[];
 }): Eligibility {
   const { lead, events, policy, now } = input;
   const suppressed = suppressionOf(lead, events);
   if (suppressed) return { kind: 'skip', reason: suppressed };
   if (!hasMarketingConsent(lead)) return { kind: 'skip', reason: 'no_consent' };
-  const capFree = frequencyCapFreeAt(events, policy.frequencyCap, now);
+  const capFree = frequencyCapFreeAt(events, policy.frequencyCap, now, input.ledger);
   if (capFree) return { kind: 'defer', until: ceilToSecond(capFree), reason: 'frequency_cap' };
   const zone = zoneFor(lead.profile.timeZone, policy);
   const opens = nextSendWindow(now, zone, policy.sendWindow);

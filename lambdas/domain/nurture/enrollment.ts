@@ -1,6 +1,8 @@
-import type { Lead, NurtureState } from '../lead.js';
+import { isSunset, type Lead, type NurtureState } from '../lead.js';
+import { hasMarketingConsent } from './eligibility.js';
 import { trackStanding } from './evaluation.js';
 import { nurtureExecutionName } from './execution-name.js';
+import { sunsetChoice } from './sunset.js';
 import type { Track, TrackId } from './tracks.js';
 
 /** True if the lead meets every entry condition of the track. */
@@ -16,13 +18,21 @@ export function meetsEntry(lead: Lead, track: Track): boolean {
 /** True if marketing email may be sent to the lead at all (consent given, not suppressed). */
 export function isMailable(lead: Lead): boolean {
   const s = lead.suppression;
-  return lead.consent?.marketing === true && !s.unsubscribed && !s.hardBounced && !s.complained;
+  return hasMarketingConsent(lead) && !s.unsubscribed && !s.hardBounced && !s.complained;
 }
 
-/** The track a lead belongs in: the first (in the plan's order) whose entry criteria it meets, if it may be mailed. */
+/**
+ * The track a lead belongs in: the first (in the plan's order, the re-engagement track aside) whose entry criteria it
+ * meets, if it may be mailed — as the sunset policy allows (sunset.ts): not a track it exhausted without engaging
+ * unless it shows new evidence (then the re-engagement track while cycles remain), and none while it is sunset.
+ */
 export function chooseTrack(lead: Lead, tracks: readonly Track[]): Track | undefined {
-  if (!isMailable(lead)) return undefined;
-  return tracks.find((t) => meetsEntry(lead, t));
+  if (!isMailable(lead) || isSunset(lead)) return undefined;
+  return sunsetChoice(
+    lead,
+    tracks.find((t) => t.reengagement === undefined && meetsEntry(lead, t)),
+    tracks,
+  );
 }
 
 /** A run of a track, as the starter starts or stops it. */

@@ -18,3 +18,11 @@ export class MailRejectedError extends Error {
     super(message);
   }
 }
+
+/**
+ * The send failed after the mail service may have accepted the message (a timeout, a connection lost after the
+ * request went out): it must not be sent again, and it may have gone.
+ */
+export class MailOutcomeUnknownError extends Error {
+  override readonly name = 'MailOutcomeUnknownError';
+}

@@ -9,6 +9,8 @@ import type { Track } from './tracks.js';
  * - `disqualified`, `unsubscribed`, `suppressed`, `no_consent`, `exited`, `gone` → end without sending;
  * - `unresponsive`: the track is exhausted and the lead never engaged → disqualify as unresponsive;
  * - `completed`: the track is exhausted and the lead engaged → end (requalification decides what comes next);
+ * - `superseded`: the run is no longer the lead's current one (another run took over, or it was stopped) → end
+ *   without sending or writing anything;
  * - `next`: send the next touch.
  */
 export type NurtureDecision =
@@ -21,6 +23,7 @@ export type NurtureDecision =
   | 'gone'
   | 'unresponsive'
   | 'completed'
+  | 'superseded'
   | 'next';
 
 /** Decisions that end the run without a hand-off. */
@@ -32,6 +35,7 @@ export const ENDING_DECISIONS = [
   'exited',
   'gone',
   'completed',
+  'superseded',
 ] as const;
 
 /**
@@ -69,7 +73,7 @@ export function trackStanding(
   lead: Lead | undefined,
   events: readonly LeadEvent[],
   track: Track,
-): Exclude<NurtureDecision, 'unresponsive' | 'completed' | 'next'> | 'continue' {
+): Exclude<NurtureDecision, 'unresponsive' | 'completed' | 'superseded' | 'next'> | 'continue' {
   if (!lead) return 'gone';
   if (track.exit.handoffStages.includes(lead.stage)) return 'promoted';
   if (lead.stage === 'disqualified') return lead.disqualification === 'unsubscribed' ? 'unsubscribed' : 'disqualified';
@@ -94,6 +98,8 @@ export function reevaluate(input: {
   const standing = trackStanding(lead, events, track);
   if (standing !== 'continue') return standing;
   if (!lead) return 'gone';
+  const current = lead.nurture?.executionName === input.executionName && lead.nurture.status !== 'stopped';
+  if (!current) return 'superseded';
   if (touch < track.touches.length) return 'next';
   const since = enrolledAt(lead, events, input.executionName, input.now);
   return engagedSince(lead, events, since) ? 'completed' : 'unresponsive';

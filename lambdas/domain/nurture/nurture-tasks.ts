@@ -4,16 +4,16 @@ import { DAY_MS } from '../clock.js';
 import { assertNever, ConflictError } from '../errors.js';
 import type { Lead, NurtureState, StageTransition } from '../lead.js';
 import type { LeadRepository } from '../ports.js';
-import { ceilToSecond, touchEligibility } from './eligibility.js';
-import { reevaluate, trackStanding, type NurtureDecision } from './evaluation.js';
-import { RetryableError, MailRejectedError } from './errors.js';
+import { ceilToSecond } from './eligibility.js';
+import { reevaluate, type NurtureDecision } from './evaluation.js';
+import { RetryableError } from './errors.js';
 import { HANDOFF_STAGES, promotionIdFor } from '../lead-events.js';
+import { withExhaustion } from './sunset.js';
 import type { Mailer } from './ports.js';
-import type { EvaluateResult, HandoffResult, NurtureTaskInput, RecordFailureInput, TouchResult } from './steps.js';
-import { templateDataFor } from './template-data.js';
+import type { SendingStore } from './sending.js';
+import type { EvaluateResult, HandoffResult, NurtureTaskInput, RecordFailureInput } from './steps.js';
 import { touchAt, trackById, type NurturePlan } from './tracks.js';
-import { signUnsubscribeToken, unsubscribeUrl, type SigningKeys } from './unsubscribe-token.js';
-import { sesTemplateName, variantFor } from './variants.js';
+import type { SigningKeys } from './unsubscribe-token.js';
 
 /** Namespace of the deterministic ids nurture derives (uuid v5). */
 export const NURTURE_ID_NAMESPACE = '5b0c8f0e-2f7c-4f57-9d0b-7c1c8e9a4d21';
@@ -50,6 +50,8 @@ export interface TouchDeps extends NurtureCoreDeps {
   mailer: Mailer;
   mail: NurtureMailSettings;
   signingKeys: Pick<SigningKeys, 'active'>;
+  /** Touch claims, the cross-track cap ledger and the reputation brake (send-touch.ts). */
+  sending: SendingStore;
 }
 
 /** "Re-evaluate lead" also applies the lifecycle's unresponsive rule. */
@@ -66,7 +68,7 @@ export type NurtureDeps = TouchDeps & EvaluateDeps;
 
 const iso = (d: Date): string => d.toISOString();
 /** Second-precise RFC 3339 (`2026-03-02T09:00:00Z`), as Step Functions wants wait timestamps. */
-const isoSeconds = (d: Date): string =>
+export const isoSeconds = (d: Date): string =>
   ceilToSecond(d)
     .toISOString()
     .replace(/\.\d{3}Z$/, 'Z');
@@ -114,7 +116,7 @@ const ownsNurture = (lead: Lead, executionName: string): boolean =>
   !lead.nurture || lead.nurture.executionName === executionName || lead.nurture.status !== 'active';
 
 /** Records on the lead that touch `touch` went out at `sentAt`. Idempotent: the counts come from the event log. */
-async function recordTouchOnLead(
+export async function recordTouchOnLead(
   deps: NurtureCoreDeps,
   input: NurtureTaskInput,
   sentAt: Date,
@@ -153,105 +155,8 @@ async function finishRun(
   });
 }
 
-/**
- * "Send <touch>": re-checks that the lead still belongs in the track, then eligibility (suppression, consent,
- * frequency cap, send window), picks the industry variant, sends through the mail service with the configuration
- * set, tags and one-click unsubscribe headers, and records `email_sent`.
- *
- * Once per touch: the `email_sent` event id derives from the run and the touch, and the log is checked before
- * sending, so a retried task (a timeout after SES accepted the mail, a throttled Lambda) does not send twice. The
- * remaining window is a crash between SES accepting the mail and the event write; there the mail may go twice.
- */
-export async function sendTouch(deps: TouchDeps, input: NurtureTaskInput): Promise<TouchResult> {
-  const track = trackById(deps.plan, input.track);
-  const touch = touchAt(track, input.touch);
-  const lead = await deps.leads.getLead(input.leadId);
-  const events = lead ? await deps.leads.listEvents(input.leadId) : [];
-  const standing = trackStanding(lead, events, track);
-  if (standing !== 'continue' || !lead) return { ...input, outcome: 'skipped', reason: standing };
-
-  const eventId = sentEventId(input.executionName, input.touch);
-  const already = events.find((e) => e.eventId === eventId);
-  if (already) {
-    await recordTouchOnLead(deps, input, new Date(already.occurredAt), touch.waitDays);
-    const messageId = already.properties.messageId;
-    return {
-      ...input,
-      outcome: 'sent',
-      reason: 'already_sent',
-      ...(typeof messageId === 'string' ? { messageId } : {}),
-    };
-  }
-
-  const now = deps.clock.now();
-  const eligibility = touchEligibility({ lead, events, policy: deps.plan.policy, now });
-  switch (eligibility.kind) {
-    case 'skip':
-      return { ...input, outcome: 'skipped', reason: eligibility.reason };
-    case 'defer':
-      return { ...input, outcome: 'deferred', reason: eligibility.reason, resumeAt: isoSeconds(eligibility.until) };
-    case 'send':
-      break;
-    default:
-      assertNever(eligibility);
-  }
-
-  const variant = variantFor(touch, lead.profile.industry, deps.plan.industries);
-  const templateName = sesTemplateName(deps.mail.templatePrefix, touch.template, variant);
-  const expires = new Date(now.getTime() + deps.plan.policy.unsubscribeLinkDays * DAY_MS);
-  const link = unsubscribeUrl(
-    deps.mail.unsubscribeBaseUrl,
-    signUnsubscribeToken(await deps.signingKeys.active(), lead.leadId, expires),
-  );
-  let messageId: string;
-  try {
-    ({ messageId } = await deps.mailer.send({
-      to: lead.email,
-      from: deps.mail.from,
-      templateName,
-      templateData: templateDataFor(lead, {
-        unsubscribeUrl: link,
-        mailingAddress: deps.mail.mailingAddress,
-        siteUrl: deps.mail.siteUrl,
-      }),
-      configurationSetName: deps.mail.configurationSetName,
-      tags: { leadId: lead.leadId, track: track.id, touch: String(input.touch), template: touch.template, variant },
-      headers: [
-        { name: 'List-Unsubscribe', value: `<${link}>` },
-        { name: 'List-Unsubscribe-Post', value: 'List-Unsubscribe=One-Click' },
-      ],
-    }));
-  } catch (e) {
-    if (!(e instanceof MailRejectedError)) throw e;
-    return {
-      ...input,
-      outcome: 'failed',
-      reason: 'rejected',
-      template: touch.template,
-      variant,
-      error: { Error: e.code, Cause: e.message },
-    };
-  }
-  await deps.leads.appendEvent({
-    eventId,
-    leadId: lead.leadId,
-    type: 'email_sent',
-    occurredAt: iso(now),
-    receivedAt: iso(now),
-    source: 'nurture',
-    properties: {
-      track: track.id,
-      touch: input.touch,
-      template: touch.template,
-      variant,
-      templateName,
-      messageId,
-      executionName: input.executionName,
-    },
-  });
-  await recordTouchOnLead(deps, input, now, touch.waitDays);
-  return { ...input, outcome: 'sent', reason: 'sent', template: touch.template, variant, messageId };
-}
+/** "Send <touch>" lives in send-touch.ts (one mail per touch: the claim, the cap, the owning run, the brake). */
+export { sendTouch } from './send-touch.js';
 
 /**
  * "Re-evaluate lead": after the wait that follows a touch, decides the run's next step. An exhausted track with no
@@ -284,10 +189,12 @@ export async function evaluateLead(deps: EvaluateDeps, input: NurtureTaskInput):
     case 'next':
     case 'promoted':
     case 'gone':
+    case 'superseded':
       break;
     case 'unresponsive':
       await finishRun(deps, input, 'completed', (current, at) => {
-        const marked = deps.markUnresponsive(current, at);
+        // The sunset policy remembers the exhausted track (and may sunset the lead) before the lifecycle's rule runs.
+        const marked = deps.markUnresponsive(withExhaustion(current, track, deps.plan.tracks, at), at);
         return marked.transitions.length > 0 ? marked : undefined;
       });
       break;

@@ -17,8 +17,9 @@ export interface OutgoingEmail {
 }
 
 /**
- * Sends email (adapters/ses-mailer). Throws `RetryableError` for transient failures and `MailRejectedError` when the
- * service refused the message for good.
+ * Sends email (adapters/ses-mailer). Throws `RetryableError` for transient failures before the service accepted the
+ * message, `MailRejectedError` when it refused the message for good, and `MailOutcomeUnknownError` when it may have
+ * accepted it (no answer): the caller must not send that one again.
  */
 export interface Mailer {
   send(email: OutgoingEmail): Promise<{ messageId: string }>;

@@ -5,7 +5,14 @@ import type { Lead } from '../lead.js';
  * part (HTML-escaped values) and `{{text.<field>}}` in the subject and text part (raw values): SES renders template
  * data as given, without escaping, so the escaping is ours. lib/email/catalog.ts rejects any other reference.
  */
-export const TEMPLATE_FIELDS = ['firstName', 'company', 'siteUrl', 'unsubscribeUrl', 'mailingAddress'] as const;
+export const TEMPLATE_FIELDS = [
+  'firstName',
+  'company',
+  'siteUrl',
+  'unsubscribeUrl',
+  'mailingAddress',
+  'confirmUrl',
+] as const;
 export type TemplateField = (typeof TEMPLATE_FIELDS)[number];
 
 export type TemplateValues = Record<TemplateField, string>;
@@ -40,7 +47,7 @@ const clean = (s: string | undefined, max: number): string =>
 /** The template data of one email to `lead`, with neutral fallbacks for what the lead did not tell us. */
 export function templateDataFor(
   lead: Lead,
-  ctx: { unsubscribeUrl: string; mailingAddress: string; siteUrl: string },
+  ctx: { unsubscribeUrl: string; mailingAddress: string; siteUrl: string; confirmUrl?: string },
 ): TemplateData {
   const text: TemplateValues = {
     firstName: clean(lead.profile.firstName, 60) || 'there',
@@ -48,6 +55,7 @@ export function templateDataFor(
     siteUrl: ctx.siteUrl.replace(/\/+$/, ''),
     unsubscribeUrl: ctx.unsubscribeUrl,
     mailingAddress: clean(ctx.mailingAddress, 200),
+    confirmUrl: ctx.confirmUrl ?? '',
   };
   const html: TemplateValues = {
     firstName: escapeHtml(text.firstName),
@@ -55,6 +63,7 @@ export function templateDataFor(
     siteUrl: escapeHtml(text.siteUrl),
     unsubscribeUrl: escapeHtml(text.unsubscribeUrl),
     mailingAddress: escapeHtml(text.mailingAddress),
+    confirmUrl: escapeHtml(text.confirmUrl),
   };
   return { html, text };
 }

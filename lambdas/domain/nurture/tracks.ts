@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Grade, Stage } from '../lead.js';
+import { ConfirmationPolicy, ReputationPolicy } from './sending.js';
 
 /** A kebab-case identifier (track, template, industry variant): safe in SES template names and execution names. */
 const Slug = (max: number) =>
@@ -72,6 +73,13 @@ export const Track = z.object({
   entry: EntryCriteria,
   exit: ExitCriteria,
   touches: z.array(Touch).min(1).max(10),
+  /**
+   * Marks the plan's re-engagement track (the sunset policy, lambdas/domain/nurture/sunset.ts): it is never picked by
+   * the entry criteria alone, only for a lead back from exhausting a track without engaging and without new
+   * evidence, at most `maxCycles` unresponsive cycles in a row; after them the lead is sunset (no marketing mail
+   * until it acts).
+   */
+  reengagement: z.object({ maxCycles: z.number().int().min(1).max(5).default(1) }).optional(),
 });
 export type Track = z.infer<typeof Track>;
 
@@ -94,6 +102,10 @@ export const SendPolicy = z.object({
   frequencyCap: z.object({ maxEmails: z.number().int().min(1), perDays: z.number().int().min(1) }),
   /** How long an unsubscribe link stays valid. */
   unsubscribeLinkDays: z.number().int().min(30),
+  /** The reputation brake: marketing sending pauses when hard bounces or complaints near SES's review thresholds. */
+  reputation: ReputationPolicy.prefault({}),
+  /** Confirmed opt-in: how often the confirmation mail may go to one address, and how long its link is valid. */
+  confirmation: ConfirmationPolicy.prefault({}),
 });
 export type SendPolicy = z.infer<typeof SendPolicy>;
 
@@ -140,6 +152,9 @@ export const NurturePlan = z
         }
       }
     });
+    if (plan.tracks.filter((t) => t.reengagement !== undefined).length > 1) {
+      ctx.addIssue({ code: 'custom', path: ['tracks'], message: 'at most one track may be the re-engagement track' });
+    }
     const industryIds = new Set<string>();
     plan.industries.forEach((ind, i) => {
       if (industryIds.has(ind.id))

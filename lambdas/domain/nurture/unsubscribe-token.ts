@@ -8,6 +8,13 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  */
 const VERSION = 'leadloop-unsubscribe-v2';
 
+/**
+ * What a token is for: its tag is part of what is signed, so a token made for one purpose never verifies for
+ * another (a confirmation link cannot unsubscribe, an unsubscribe link cannot confirm consent). Same keyring.
+ */
+export const TOKEN_PURPOSES = { unsubscribe: VERSION, confirm: 'leadloop-confirm-v1' } as const;
+export type TokenPurpose = keyof typeof TOKEN_PURPOSES;
+
 /** A signing key and its id (`[A-Za-z0-9_-]{1,16}`). */
 export interface SigningKey {
   kid: string;
@@ -33,20 +40,32 @@ export type TokenCheck =
 
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
 
-function signature(key: string, kid: string, leadId: string, exp: number): Buffer {
-  return createHmac('sha256', key).update(`${VERSION}\n${kid}\n${leadId}\n${exp}`).digest();
+function signature(key: string, kid: string, leadId: string, exp: number, tag: string = VERSION): Buffer {
+  return createHmac('sha256', key).update(`${tag}\n${kid}\n${leadId}\n${exp}`).digest();
 }
 
 /** A token for `leadId` valid until `expiresAt` (rounded down to the second), signed with `key`. */
 export function signUnsubscribeToken(key: SigningKey, leadId: string, expiresAt: Date): string {
+  return signToken('unsubscribe', key, leadId, expiresAt);
+}
+
+/** Checks an unsubscribe token's shape, key, signature (in constant time) and expiry. */
+export function verifyUnsubscribeToken(keys: Pick<SigningKeys, 'byId'>, token: string, now: Date): Promise<TokenCheck> {
+  return verifyToken('unsubscribe', keys, token, now);
+}
+
+/** A token for `purpose` (see {@link TOKEN_PURPOSES}), for `leadId`, valid until `expiresAt`. */
+export function signToken(purpose: TokenPurpose, key: SigningKey, leadId: string, expiresAt: Date): string {
+  const tag = TOKEN_PURPOSES[purpose];
   if (!KEY_ID.test(key.kid)) throw new Error(`signing key id "${key.kid}" must match ${KEY_ID}`);
   if (key.key.length < MIN_KEY_LENGTH) throw new Error(`signing key must be at least ${MIN_KEY_LENGTH} characters`);
   const exp = Math.floor(expiresAt.getTime() / 1000);
-  return `${key.kid}.${b64url(leadId)}.${exp}.${b64url(signature(key.key, key.kid, leadId, exp))}`;
+  return `${key.kid}.${b64url(leadId)}.${exp}.${b64url(signature(key.key, key.kid, leadId, exp, tag))}`;
 }
 
-/** Checks a token's shape, key, signature (in constant time) and expiry. */
-export async function verifyUnsubscribeToken(
+/** Checks a token of `purpose`: its shape, key, signature (in constant time) and expiry. */
+export async function verifyToken(
+  purpose: TokenPurpose,
   keys: Pick<SigningKeys, 'byId'>,
   token: string,
   now: Date,
@@ -70,7 +89,7 @@ export async function verifyUnsubscribeToken(
   const key = await keys.byId(kid);
   if (key === undefined) return { valid: false, reason: 'unknown_key' };
   const exp = Number(expPart);
-  const expected = signature(key, kid, leadId, exp);
+  const expected = signature(key, kid, leadId, exp, TOKEN_PURPOSES[purpose]);
   if (given.length !== expected.length || !timingSafeEqual(given, expected))
     return { valid: false, reason: 'bad_signature' };
   if (exp * 1000 <= now.getTime()) return { valid: false, reason: 'expired' };

@@ -381,6 +381,7 @@ const input = {
       'email_rejected',
       'email_delivery_delayed',
       'email_rendering_failed',
+      'consent_confirmed',
     ],
     leadProfileFields: [
       'company',

@@ -1,6 +1,7 @@
 import { assertNever } from '../errors.js';
 import type { EventProperties, EventType, LeadEvent } from '../events.js';
 import { BANT_FIELDS, PROFILE_FIELDS, type Consent } from '../lead.js';
+import { parseInstant } from '../instant.js';
 import type { LeadDraft } from './draft.js';
 import { bounceTypeOf, isMachine } from './engagement.js';
 
@@ -42,6 +43,7 @@ function isActivityType(type: EventType): boolean {
     case 'email_clicked':
     case 'email_complained':
     case 'email_unsubscribed':
+    case 'consent_confirmed':
       return true;
     default:
       return assertNever(type);
@@ -55,14 +57,15 @@ function isActivityType(type: EventType): boolean {
  */
 export function applyEventEffects(draft: LeadDraft, event: LeadEvent, eventMs: number, atMs: number): boolean {
   const p = event.properties;
-  const consent = consentFrom(event);
+  const fresh = consentFrom(event);
+  const consent = keepConfirmed(draft.consent, fresh);
   const consentAtMs = draft.consentAtMs();
   const newerConsent = consent !== undefined && (consentAtMs === undefined || consentAtMs <= eventMs);
   const seen = propertiesSeen(p);
   const profileChanged =
     (seen & LEAD_FIELD) !== 0 &&
     (copyStrings(draft, 'profile', PROFILE_FIELDS, p) | copyStrings(draft, 'bant', BANT_FIELDS, p)) !== 0;
-  if (newerConsent) draft.setConsent(consent, eventMs);
+  if (newerConsent) draft.setConsent(consent, consent === fresh ? eventMs : parseInstant(consent.at));
   draft.noteEffects(newerConsent);
   if ((seen & ATTRIBUTION) !== 0) attribute(draft, p);
   suppress(draft, event);
@@ -105,13 +108,33 @@ function copyStrings<K extends 'profile' | 'bant'>(
 }
 
 function consentFrom(event: LeadEvent): Consent | undefined {
-  const { consent, formId, ip } = event.properties;
+  const { consent, formId, ip, consentConfirmation } = event.properties;
   if (typeof consent !== 'boolean') return undefined;
   return {
     marketing: consent,
     at: event.occurredAt,
     source: typeof formId === 'string' ? formId : event.source,
     ...(typeof ip === 'string' && { ip }),
+    ...(consent && consentConfirmation === 'pending' && { confirmation: 'pending' as const }),
+    ...(consent &&
+      consentConfirmation === 'confirmed' && { confirmation: 'confirmed' as const, confirmedAt: event.occurredAt }),
+  };
+}
+
+/**
+ * Consent given again on a form stays confirmed once the person confirmed it (no second confirmation needed), and a
+ * confirmation confirms the consent as given (its source and time stay those of the form).
+ */
+function keepConfirmed(current: Consent | undefined, next: Consent | undefined): Consent | undefined {
+  if (next?.confirmation === 'confirmed' && current?.marketing) {
+    return { ...current, confirmation: 'confirmed', ...(next.confirmedAt && { confirmedAt: next.confirmedAt }) };
+  }
+  if (next?.confirmation !== 'pending' || !current?.marketing || current.confirmation === 'pending') return next;
+  const { confirmation: _pending, ...rest } = next;
+  return {
+    ...rest,
+    ...(current.confirmation && { confirmation: current.confirmation }),
+    ...(current.confirmedAt && { confirmedAt: current.confirmedAt }),
   };
 }
 

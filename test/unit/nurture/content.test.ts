@@ -81,6 +81,8 @@ describe('the shipped templates', () => {
     const expected = DEFAULT_NURTURE_PLAN.tracks.flatMap((t) =>
       t.touches.flatMap((touch) => ['default', ...touch.variants].map((v) => `leadloop-${touch.template}--${v}`)),
     );
+    // The transactional confirmation mail, sent by the form function.
+    expected.push('leadloop-confirm-subscription--default');
     expect(templates.map((t) => t.name).sort()).toEqual([...new Set(expected)].sort());
     for (const t of templates) {
       expect(t.html).toContain('{{html.unsubscribeUrl}}');
@@ -98,6 +100,22 @@ describe('the shipped templates', () => {
         'https://api.example.com/unsubscribe?token&#61;a.b.c',
       );
     }
+  });
+
+  it('the confirmation mail links to the signed confirmation route', () => {
+    const confirm = templates.find((t) => t.template === 'confirm-subscription');
+    const withLink = templateDataFor(lead, {
+      unsubscribeUrl: 'https://api.example.com/unsubscribe?token=a.b.c',
+      mailingAddress: '1 Main St',
+      siteUrl: 'https://example.com/',
+      confirmUrl: 'https://api.example.com/confirm?token=c.d.e',
+    });
+    expect(renderTemplate(confirm?.html ?? '', { html: { ...withLink.html }, text: { ...withLink.text } })).toContain(
+      'https://api.example.com/confirm?token&#61;c.d.e',
+    );
+    expect(renderTemplate(confirm?.text ?? '', { html: { ...withLink.html }, text: { ...withLink.text } })).toContain(
+      'https://api.example.com/confirm?token=c.d.e',
+    );
   });
 });
 

@@ -10,8 +10,17 @@ import {
 const plan = structuredClone(DEFAULT_NURTURE_PLAN);
 
 describe('the tracks file', () => {
-  it('ships newsletter, case studies and testimonials, each with touches and waits', () => {
-    expect(DEFAULT_NURTURE_PLAN.tracks.map((t) => t.id).sort()).toEqual(['case-studies', 'newsletter', 'testimonials']);
+  it('ships newsletter, case studies, testimonials and the re-engagement track, each with touches and waits', () => {
+    expect(DEFAULT_NURTURE_PLAN.tracks.map((t) => t.id).sort()).toEqual([
+      'case-studies',
+      'newsletter',
+      're-engagement',
+      'testimonials',
+    ]);
+    expect(trackById(DEFAULT_NURTURE_PLAN, 're-engagement')).toMatchObject({
+      touches: [{ template: 're-engagement-1' }],
+      reengagement: { maxCycles: 1 },
+    });
     expect(trackById(DEFAULT_NURTURE_PLAN, 'case-studies').touches.map((t) => [t.template, t.waitDays])).toEqual([
       ['case-study-1', 4],
       ['case-study-2', 4],
