@@ -77,7 +77,9 @@ describe('the synthesized definitions', () => {
       (r) =>
         r.Type === 'AWS::StepFunctions::StateMachine' && JSON.stringify(r.Properties?.Tags).includes('nurture-track'),
     );
-    expect(resources.map((r) => r.Properties?.StateMachineType)).toEqual(['STANDARD', 'STANDARD', 'STANDARD']);
+    expect(resources.map((r) => r.Properties?.StateMachineType)).toEqual(
+      DEFAULT_NURTURE_PLAN.tracks.map(() => 'STANDARD'),
+    );
     const names = Object.keys(machines['case-studies']?.States ?? {});
     expect(names).toEqual(
       expect.arrayContaining([
