@@ -155,6 +155,28 @@ describe('the local console in a browser', () => {
     });
     expect(res.status).toBe(202);
     await stack.settle();
+    // Confirmed opt-in, as the reader does it: the link in the confirmation mail, its page, its button.
+    const store = z
+      .object({
+        emails: z.array(
+          z.object({
+            destination: z.object({ to: z.array(z.string()) }),
+            body: z.object({ text: z.string().optional() }).optional(),
+          }),
+        ),
+      })
+      .parse(await (await fetch(`${stack.sesEndpoint}/store`)).json());
+    const text = store.emails.find((m) => m.destination.to.includes('reader.browser@example-corp.com'))?.body?.text;
+    const link = /(https?:\/\/\S+\/confirm\?token=\S+)/.exec(text ?? '')?.[1];
+    if (!link) throw new Error('no confirmation mail');
+    const confirm = await plain.context.newPage();
+    await confirm.goto(link);
+    expect(await confirm.textContent('h1')).toBe('Confirm your subscription');
+    await Promise.all([confirm.waitForLoadState(), confirm.click('button')]);
+    expect(await confirm.textContent('body')).toMatch(/confirm/i);
+    await confirm.screenshot({ path: join(ARTIFACTS, 'confirm.png') });
+    await confirm.close();
+    await stack.settle();
     const run = stack.stepFunctions.list().find((r) => r.track === 'newsletter' && r.status === 'RUNNING');
     if (!run) throw new Error('no running newsletter run');
     const page = await plain.context.newPage();
