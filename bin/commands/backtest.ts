@@ -17,11 +17,19 @@ import {
   type StageMetrics,
   type ThresholdPoint,
 } from '../../lambdas/domain/model-lab/backtest.js';
-import { parseModel, ScoringModelError } from '../../lambdas/domain/scoring/index.js';
+import { parseModel } from '../../lambdas/domain/scoring/index.js';
 import { backtestSpec } from '../analysis/fold.js';
 import { defaultWorkers, foldLeads } from '../analysis/pool.js';
 import { startProgress } from '../progress.js';
-import { openTable, positiveInt, readableLeads, TABLE_OPTIONS, TABLE_USAGE, UsageError } from './table-args.js';
+import {
+  openTable,
+  positiveInt,
+  readableLeads,
+  TABLE_OPTIONS,
+  TABLE_USAGE,
+  UsageError,
+  runModelCommand,
+} from './table-args.js';
 
 const USAGE = `usage: npm run leadloop -- backtest [options]
 
@@ -104,15 +112,7 @@ function print(r: BacktestReport): void {
   }
 }
 
-export async function backtest(argv: string[]): Promise<number> {
-  try {
-    return await run(argv);
-  } catch (e) {
-    if (!(e instanceof UsageError || e instanceof ScoringModelError || e instanceof SyntaxError)) throw e;
-    console.error(`leadloop backtest: ${e.message}${e instanceof UsageError ? `\n\n${USAGE}` : ''}`);
-    return 2;
-  }
-}
+export const backtest = (argv: string[]): Promise<number> => runModelCommand('backtest', USAGE, () => run(argv));
 
 async function run(argv: string[]): Promise<number> {
   let parsed;

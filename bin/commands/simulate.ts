@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { emptyStats } from '../../lambdas/adapters/lead-table-reader.js';
 import { loadScoringModel } from '../../lambdas/adapters/scoring-model.js';
-import { parseModel, ScoringModelError } from '../../lambdas/domain/scoring/index.js';
+import { parseModel } from '../../lambdas/domain/scoring/index.js';
 import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
 import {
   comparisonOf,
@@ -17,7 +17,15 @@ import {
 } from '../../lambdas/domain/simulation.js';
 import { defaultWorkers, foldLeads } from '../analysis/pool.js';
 import { startProgress } from '../progress.js';
-import { openTable, positiveInt, readableLeads, TABLE_OPTIONS, TABLE_USAGE, UsageError } from './table-args.js';
+import {
+  openTable,
+  positiveInt,
+  readableLeads,
+  TABLE_OPTIONS,
+  TABLE_USAGE,
+  UsageError,
+  runModelCommand,
+} from './table-args.js';
 
 const USAGE = `usage: npm run leadloop -- simulate --model <file.json> [options]
 
@@ -55,15 +63,7 @@ function printSunset(r: SunsetReport): void {
   );
 }
 
-export async function simulate(argv: string[]): Promise<number> {
-  try {
-    return await run(argv);
-  } catch (e) {
-    if (!(e instanceof UsageError || e instanceof ScoringModelError || e instanceof SyntaxError)) throw e;
-    console.error(`leadloop simulate: ${e.message}${e instanceof UsageError ? `\n\n${USAGE}` : ''}`);
-    return 2;
-  }
-}
+export const simulate = (argv: string[]): Promise<number> => runModelCommand('simulate', USAGE, () => run(argv));
 
 async function run(argv: string[]): Promise<number> {
   let parsed;

@@ -1,4 +1,5 @@
 import type { Lead } from '../../lambdas/domain/lead.js';
+import { ScoringModelError } from '../../lambdas/domain/scoring/index.js';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { LeadTableReader } from '../../lambdas/adapters/lead-table-reader.js';
@@ -23,6 +24,20 @@ export const TABLE_USAGE = `  --endpoint <url>     DynamoDB endpoint (default: t
 /** What a user got wrong on the command line: the command prints it with its usage and exits with 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+}
+
+/**
+ * Runs a model command (`simulate`, `backtest`): a usage error, a bad model file or bad JSON in it is told in one line
+ * (with the usage for a usage error) and exits 2; anything else is a bug and is thrown.
+ */
+export async function runModelCommand(name: string, usage: string, run: () => Promise<number>): Promise<number> {
+  try {
+    return await run();
+  } catch (e) {
+    if (!(e instanceof UsageError || e instanceof ScoringModelError || e instanceof SyntaxError)) throw e;
+    console.error(`leadloop ${name}: ${e.message}${e instanceof UsageError ? `\n\n${usage}` : ''}`);
+    return 2;
+  }
 }
 
 export interface TableArgs {
