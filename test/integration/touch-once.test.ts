@@ -31,12 +31,14 @@ const sending = new DynamoSendingStore(doc, process.env.TABLE_NAME ?? 'leadloop-
 const NOW = '2026-03-02T15:00:00.000Z'; // a Monday, inside the send window
 
 /** A mailer that takes `delayMs` to answer and records each message it was handed. */
-function countingMailer(opts: { delayMs?: number; fail?: (n: number) => Error | undefined } = {}) {
+function countingMailer(
+  opts: { delayMs?: number; until?: Promise<unknown>; fail?: (n: number) => Error | undefined } = {},
+) {
   const sent: OutgoingEmail[] = [];
   const mailer: Mailer = {
     send: async (email) => {
       sent.push(email);
-      await new Promise((r) => setTimeout(r, opts.delayMs ?? 0));
+      await (opts.until ?? new Promise((r) => setTimeout(r, opts.delayMs ?? 0)));
       const error = opts.fail?.(sent.length);
       if (error) throw error;
       return { messageId: `msg-${sent.length}-${ulid()}` };
@@ -91,10 +93,21 @@ const sends = async (leadId: string) =>
 describe('Send <touch>: one mail per touch', () => {
   it('two concurrent invocations with the same input send one mail and record one email_sent', async () => {
     const lead = await leadInRun('newsletter', `run-${ulid()}`);
-    const { mailer, sent } = countingMailer({ delayMs: 150 });
+    // SES "takes" until one of the two invocations has answered: the other is still inside its send, so the one that
+    // answered met the claim of a send in progress (however the two were scheduled). Were both to send, neither would
+    // answer first; the gate then opens after 10 s and the counts below fail.
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (open = r));
+    const { mailer, sent } = countingMailer({ until: gate });
     const input = { leadId: lead.leadId, track: 'newsletter', touch: 1, executionName: lead.nurture?.executionName };
 
-    const results = await Promise.all([invoke(deps(mailer), input), invoke(deps(mailer), input)]);
+    const running = [invoke(deps(mailer), input), invoke(deps(mailer), input)];
+    const timer = setTimeout(open, 10_000);
+    await Promise.race(running).finally(() => {
+      clearTimeout(timer);
+      open();
+    });
+    const results = await Promise.all(running);
 
     expect(sent).toHaveLength(1);
     expect(results.map((r) => r.outcome).sort()).toEqual(['deferred', 'sent']);

@@ -4,15 +4,45 @@ import { z } from 'zod';
 import { startLocalAwsEndpoint } from '../../lib/local/aws-endpoint.js';
 import { startDynamoDbLocal, ensureTable } from '../../lib/local/dynamodb.js';
 import { freePort } from '../../lib/local/ports.js';
+import type { TestProject } from 'vitest/node';
 import { tableProperties, testDeployment } from './deployment.js';
 
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The template's `AWS::DynamoDB::Table` properties, for each test file's own table. */
+    leadTableProperties: unknown;
+  }
+}
+
+interface Emulators {
+  dynamodb: string;
+  tableProperties: unknown;
+  stop(): Promise<void>;
+}
+
+/** The emulators of this test run: the projects that use this setup share them (one JVM, not one per project). */
+const shared = globalThis as { leadloopTestEmulators?: Promise<Emulators> };
+
 /**
- * vitest globalSetup: one in-memory DynamoDB Local per test run with the lead table, and a stand-in endpoint for the
- * Step Functions and EventBridge calls handlers make (runs started and events put are answered, not executed: the
- * workflow tests run the state machines). Tests reach them through the variables the deployed functions read: the
- * SDK's `AWS_ENDPOINT_URL_<SERVICE>`, and the template's `TABLE_NAME`, `NURTURE_STATE_MACHINES` and `EVENT_BUS_NAME`.
+ * vitest globalSetup: one in-memory DynamoDB Local per test run, and a stand-in endpoint for the Step Functions and
+ * EventBridge calls handlers make (runs started and events put are answered, not executed: the workflow tests run
+ * the state machines). Each test file then gets a lead table of its own (table-per-file.ts, from the template's table
+ * properties provided here), so state one file leaves behind in the table's global items (the sender's reputation
+ * brake, say) never reaches another file's tests. Tests reach them through the variables the deployed functions read:
+ * the SDK's `AWS_ENDPOINT_URL_<SERVICE>`, and the template's `TABLE_NAME`, `NURTURE_STATE_MACHINES` and
+ * `EVENT_BUS_NAME`.
  */
-export default async function setup(): Promise<() => Promise<void>> {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const owner = shared.leadloopTestEmulators === undefined;
+  shared.leadloopTestEmulators ??= startEmulators();
+  const emulators = await shared.leadloopTestEmulators;
+  project.provide('leadTableProperties', emulators.tableProperties);
+  return async () => {
+    if (owner) await emulators.stop();
+  };
+}
+
+async function startEmulators(): Promise<Emulators> {
   const port = await freePort();
   const ddb = await startDynamoDbLocal({ port });
   const stub = await startLocalAwsEndpoint({
@@ -35,8 +65,7 @@ export default async function setup(): Promise<() => Promise<void>> {
       },
     ],
   });
-  const tableName = 'leadloop-test';
-  const deployment = testDeployment(tableName);
+  const deployment = testDeployment('leadloop-test');
   const machines = Object.fromEntries(
     Object.values(deployment.stateMachines)
       .filter((m) => m.track !== undefined)
@@ -46,7 +75,7 @@ export default async function setup(): Promise<() => Promise<void>> {
     AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
     AWS_ENDPOINT_URL_SFN: stub.url,
     AWS_ENDPOINT_URL_EVENTBRIDGE: stub.url,
-    TABLE_NAME: tableName,
+    TABLE_NAME: 'leadloop-test',
     NURTURE_STATE_MACHINES: JSON.stringify(machines),
     EVENT_BUS_NAME: 'default',
     ALLOWED_ORIGINS: 'http://localhost:3000,http://127.0.0.1:3000',
@@ -57,15 +86,20 @@ export default async function setup(): Promise<() => Promise<void>> {
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
   });
+  const properties = tableProperties();
   const client = new DynamoDBClient({
     endpoint: ddb.endpoint,
     region: 'us-east-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
-  await ensureTable(client, tableName, tableProperties());
+  await ensureTable(client, 'leadloop-test', properties);
   client.destroy();
-  return async () => {
-    await stub.close();
-    await ddb.stop();
+  return {
+    dynamodb: ddb.endpoint,
+    tableProperties: properties,
+    async stop() {
+      await stub.close();
+      await ddb.stop();
+    },
   };
 }
