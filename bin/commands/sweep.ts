@@ -13,6 +13,8 @@ import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
 import { scaledClock, systemClock, type Clock } from '../../lambdas/domain/clock.js';
 import { SweepCounts, type SweepSummary } from '../../lambdas/domain/sweep.js';
+import type { SweepProgress } from '../../lib/local/sweep-progress.js';
+import { startProgress, type Progress } from '../progress.js';
 
 const USAGE = `usage: npm run leadloop -- sweep [options]
 
@@ -24,6 +26,7 @@ const USAGE = `usage: npm run leadloop -- sweep [options]
   --table <name>       table for --direct (default $TABLE_NAME or leadloop-local)
   --data-dir <dir>     the local stack's data dir, for its clock (default $LEADLOOP_DATA_DIR or .leadloop)
   --region <region>    (default $AWS_REGION or us-east-1)
+  --no-progress        no progress display on stderr
 
 Exit code 0 when every shard was swept, 1 when some failed (their due leads stay due), 2 on bad usage.`;
 
@@ -55,10 +58,12 @@ export async function sweep(argv: string[]): Promise<number> {
   if (asOf && Number.isNaN(asOf.getTime())) return usage('--as-of must be an ISO-8601 date-time');
   const direct = values.direct === true || values.endpoint !== undefined || values.table !== undefined;
 
+  const progress = (shards: number): Progress =>
+    startProgress('sweep', { unit: 'shards', total: shards, enabled: !values['no-progress'] });
   let outcome: Outcome | undefined;
   if (!direct) {
     const baseUrl = (values.url ?? `http://127.0.0.1:${process.env.PORT || 3000}`).replace(/\/+$/, '');
-    outcome = await viaStack(baseUrl, asOf);
+    outcome = await viaStack(baseUrl, asOf, progress);
     if ('unavailable' in outcome) {
       if (values.url !== undefined) {
         console.error(`leadloop: ${outcome.unavailable}`);
@@ -74,6 +79,7 @@ export async function sweep(argv: string[]): Promise<number> {
     region: values.region ?? (process.env.AWS_REGION || 'us-east-1'),
     dataDir: resolve(values['data-dir'] ?? (process.env.LEADLOOP_DATA_DIR || '.leadloop')),
     asOf,
+    progress,
   });
   if ('unavailable' in outcome) {
     console.error(`leadloop: ${outcome.unavailable}`);
@@ -96,6 +102,7 @@ function parseOptions(args: string[]) {
       table: { type: 'string' },
       'data-dir': { type: 'string' },
       region: { type: 'string' },
+      'no-progress': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -106,15 +113,61 @@ function usage(problem: string): number {
   return 2;
 }
 
+/**
+ * Draws the run's progress (shards finished of those planned) every half second until `done` settles. `read` gives
+ * the run's progress, or undefined while there is none to read yet.
+ */
+async function follow<T>(
+  done: Promise<T>,
+  read: () => Promise<SweepProgress | undefined> | SweepProgress | undefined,
+  progress: (shards: number) => Progress,
+): Promise<T> {
+  let bar: Progress | undefined;
+  let finished = false;
+  const tick = async () => {
+    const p = await Promise.resolve(read()).catch(() => undefined);
+    if (finished || !p || p.shards === 0) return;
+    bar ??= progress(p.shards);
+    bar.update(p.shardsDone, p.status === 'RUNNING' ? '' : p.status.toLowerCase());
+  };
+  const timer = setInterval(() => void tick(), 500);
+  try {
+    return await done;
+  } finally {
+    finished = true;
+    clearInterval(timer);
+    bar?.stop();
+  }
+}
+
+const ProgressBody = z.object({
+  status: z.enum(['RUNNING', 'SUCCEEDED', 'FAILED', 'ABORTED']),
+  shards: z.number(),
+  shardsDone: z.number(),
+});
+
 /** Asks the running stack to sweep; `unavailable` when nothing answers or the stack has no sweep route. */
-async function viaStack(baseUrl: string, asOf: Date | undefined): Promise<Outcome> {
+async function viaStack(
+  baseUrl: string,
+  asOf: Date | undefined,
+  progress: (shards: number) => Progress,
+): Promise<Outcome> {
+  const name = `cli-sweep-${Date.now()}`;
   let res: Response;
   try {
-    res = await fetch(`${baseUrl}/_local/sweep`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(asOf ? { asOf: asOf.toISOString() } : {}),
-    });
+    res = await follow(
+      fetch(`${baseUrl}/_local/sweep`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...(asOf && { asOf: asOf.toISOString() }), name }),
+      }),
+      async () => {
+        const r = await fetch(`${baseUrl}/_local/sweep/${name}`);
+        const body = ProgressBody.safeParse(await r.json());
+        return r.ok && body.success ? body.data : undefined;
+      },
+      progress,
+    );
   } catch {
     return { unavailable: `no local stack answers at ${baseUrl}` };
   }
@@ -138,6 +191,7 @@ async function inProcess(opts: {
   region: string;
   dataDir: string;
   asOf: Date | undefined;
+  progress: (shards: number) => Progress;
 }): Promise<Outcome> {
   const client = new DynamoDBClient({
     endpoint: opts.endpoint,
@@ -202,9 +256,17 @@ async function inProcess(opts: {
   });
   try {
     const asOf = (opts.asOf ?? clock.clock.now()).toISOString();
-    runner.startExecution(machine.arn, `cli-sweep-${Date.now()}`, JSON.stringify({ asOf }));
-    const [run] = runner.list();
-    const done = run ? await runner.settled(run.name) : undefined;
+    const name = `cli-sweep-${Date.now()}`;
+    runner.startExecution(machine.arn, name, JSON.stringify({ asOf }));
+    const { sweepProgress } = await import('../../lib/local/sweep-progress.js');
+    const done = await follow(
+      runner.settled(name),
+      () => {
+        const run = runner.get(name);
+        return run && sweepProgress(run);
+      },
+      opts.progress,
+    );
     const summarized = done?.history.find(
       (h) => h.type === 'StateExited' && h.state === SWEEP_STATES.summarize,
     )?.output;

@@ -12,6 +12,7 @@ import { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-reposit
 import { z } from 'zod';
 import { scaledClock, type Clock } from '../../lambdas/domain/clock.js';
 import { SWEEP_STATES } from '../requalification.js';
+import { sweepProgress } from './sweep-progress.js';
 import { localActivity, type Activity, type LogMode } from './activity.js';
 import { LocalApiDestinations } from './adapters/api-destinations.js';
 import { LocalEventBus } from './adapters/event-bus.js';
@@ -135,8 +136,8 @@ export interface LocalStack {
   registerLocalRoute: LocalHttpServer['registerLocalRoute'];
   /** Waits until the stream, the queues and the bus have nothing left in flight. */
   settle(opts?: { timeoutMs?: number }): Promise<void>;
-  /** Runs "Requalify leads" now (or as of `asOf`) and resolves with the execution once it has ended. */
-  sweep(asOf?: Date): Promise<RunRecord>;
+  /** Runs "Requalify leads" now (or as of `asOf`), named `name`, and resolves with the execution once it has ended. */
+  sweep(asOf?: Date, name?: string): Promise<RunRecord>;
   log(line: string): void;
   /** Stops everything this call started, DynamoDB Local last. Safe to call twice. */
   stop(): Promise<void>;
@@ -156,6 +157,8 @@ export class DataDirInUseError extends Error {
   override readonly name = 'DataDirInUseError';
 }
 
+/** A Step Functions execution name (1–80 letters, digits, `-` and `_`). */
+const RunName = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/);
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 /** A handler module's name from its path (`lambdas/handlers/capture-form.ts` → `capture-form`). */
@@ -430,8 +433,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         quiet = JSON.stringify([...lambda.invocations]) === before ? quiet + 1 : 0;
       }
     };
-    const sweep = async (asOf?: Date): Promise<RunRecord> => {
-      const name = `local-sweep-${Date.now()}`;
+    const sweep = async (asOf?: Date, name = `local-sweep-${Date.now()}`): Promise<RunRecord> => {
       const input = JSON.stringify(asOf ? { asOf: asOf.toISOString() } : {});
       stepFunctions.startExecution(requalificationArn, name, input);
       return stepFunctions.settled(name);
@@ -510,12 +512,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       name: 'sweep route',
       stop: http.registerLocalRoute('POST', '/_local/sweep', async (req) => {
         const body = z
-          .object({ asOf: z.iso.datetime({ offset: true }).optional() })
+          .object({ asOf: z.iso.datetime({ offset: true }).optional(), name: RunName.optional() })
           .safeParse(req.body.length === 0 ? {} : safeJson(req.body.toString('utf8')));
         if (!body.success) {
-          return jsonAnswer(400, { error: 'ValidationError', message: 'body must be {} or {"asOf": "<ISO-8601>"}' });
+          return jsonAnswer(400, {
+            error: 'ValidationError',
+            message: 'body must be {} or {"asOf": "<ISO-8601>", "name": "<execution name>"} (both optional)',
+          });
         }
-        const run = await sweep(body.data.asOf ? new Date(body.data.asOf) : undefined);
+        if (body.data.name !== undefined && stepFunctions.get(body.data.name)) {
+          return jsonAnswer(409, { error: 'ExecutionAlreadyExists', message: 'a run of that name exists' });
+        }
+        const run = await sweep(body.data.asOf ? new Date(body.data.asOf) : undefined, body.data.name);
         if (run.status === 'SUCCEEDED') return jsonAnswer(200, run.output);
         // A run that fails at its end ("Sweep incomplete") still summarized what it did.
         const summary = [...run.history]
@@ -527,6 +535,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           execution: run.name,
           ...(summary !== undefined && { summary }),
         });
+      }),
+    });
+
+    stops.push({
+      name: 'sweep progress route',
+      // How far a sweep started with a name has got (what `leadloop sweep` draws its progress bar from).
+      stop: http.registerLocalRoute('GET', '/_local/sweep/{name}', (req) => {
+        const run = stepFunctions.get(req.params.name ?? '');
+        return run
+          ? jsonAnswer(200, sweepProgress(run))
+          : jsonAnswer(404, { error: 'NotFound', message: 'no run of that name' });
       }),
     });
 

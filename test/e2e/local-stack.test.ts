@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { isPortFree } from '../../lib/local/ports.js';
+import { TABLE } from '../../lambdas/adapters/table-definition.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/stack.js';
 
 /**
@@ -156,6 +157,32 @@ describe('local stack over HTTP', () => {
 
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ error: 'NotFound', message: 'no such route' });
+  });
+
+  it('runs a named sweep on request and reports how far it got (what `leadloop sweep` draws its bar from)', async () => {
+    const name = `e2e-sweep-${Date.now()}`;
+    const post = (body: unknown) =>
+      fetch(`${stack.url}/_local/sweep`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+
+    const swept = await post({ name });
+    const progress = await fetch(`${stack.url}/_local/sweep/${name}`);
+    const again = await post({ name });
+    const badName = await post({ name: 'no spaces allowed' });
+    const unknown = await fetch(`${stack.url}/_local/sweep/never-ran`);
+
+    expect(swept.status).toBe(200);
+    expect(await progress.json()).toEqual({
+      status: 'SUCCEEDED',
+      shards: TABLE.reviewShards,
+      shardsDone: TABLE.reviewShards,
+    });
+    expect(again.status).toBe(409);
+    expect(badName.status).toBe(400);
+    expect(unknown.status).toBe(404);
   });
 
   it('logs requests without query strings', () => {

@@ -19,6 +19,7 @@ import type { LocalDeployment, LocalStateMachine } from '../../lib/local/deploym
 import { ensureTable } from '../../lib/local/dynamodb.js';
 import { freePort } from '../../lib/local/ports.js';
 import { allStates, LocalStepFunctions, type AslDefinition, type RunRecord } from '../../lib/local/stepfunctions.js';
+import { sweepProgress } from '../../lib/local/sweep-progress.js';
 import { SWEEP_STATES } from '../../lib/requalification.js';
 import { tableProperties, testDeployment, testLambda } from '../support/deployment.js';
 
@@ -248,6 +249,11 @@ describe('the synthesized "Requalify leads" state machine, run locally', () => {
     expect(JSON.stringify(putEvents)).toContain('Requalification Summary');
     expect(invocations[SWEEP_STATES.summarize]).toBe(1);
     expect(invocations[SWEEP_STATES.sweepShard]).toBe(TABLE.reviewShards);
+    expect(sweepProgress(run)).toEqual({
+      status: 'SUCCEEDED',
+      shards: TABLE.reviewShards,
+      shardsDone: TABLE.reviewShards,
+    });
 
     for (const lead of [...silent, enrolled]) expect((await repo.getLead(lead.leadId))?.stage).toBe('dormant');
     expect((await repo.getLead(unresponsive.leadId))?.stage).toBe('lead');
@@ -282,13 +288,15 @@ describe('the synthesized "Requalify leads" state machine, run locally', () => {
     ];
 
     // Act: the sweep function's timeout equals its reserve (5 s), so each invocation has time for its first lead only.
-    const { summary, invocations } = await runSweep({
+    const { run, summary, invocations } = await runSweep({
       asOf: new Date(NOW + 1),
       timeoutOverridesMs: { 'requalify-shard': 5_000 },
     });
 
     // Assert: shard 3 took 4 invocations, shard 11 two, every other shard one; each lead written once.
     expect(invocations[SWEEP_STATES.sweepShard]).toBe(TABLE.reviewShards - 2 + 4 + 2);
+    // A shard invoked again from its cursor is one shard.
+    expect(sweepProgress(run).shardsDone).toBe(TABLE.reviewShards);
     expect(summary?.counts).toMatchObject({ reviewed: 6, invocations: TABLE.reviewShards - 2 + 4 + 2 });
     expect(summary?.counts.transitions).toEqual({ 'lead->dormant': 6 });
     for (const lead of due) {
@@ -319,6 +327,12 @@ describe('the synthesized "Requalify leads" state machine, run locally', () => {
 
     // Assert
     expect(run).toMatchObject({ status: 'FAILED', error: 'SweepIncomplete' });
+    // The shard given up on is finished too, as far as the progress shown goes.
+    expect(sweepProgress(run)).toEqual({
+      status: 'FAILED',
+      shards: TABLE.reviewShards,
+      shardsDone: TABLE.reviewShards,
+    });
     expect(summary).toMatchObject({ failed: 1, failedShards: [13] });
     expect(summary?.counts.reviewed).toBe(1);
     expect((await repo.getLead(lead.leadId))?.stage).toBe('dormant');
