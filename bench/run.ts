@@ -14,6 +14,7 @@ const BENCHES: Record<string, string[]> = {
   soak: ['bench/soak.ts'],
   handoff: ['bench/handoff.ts'],
   'model-lab': ['bench/model-lab.ts'],
+  coldstart: ['bench/coldstart.ts'],
 };
 
 const wanted = process.argv.slice(2);
