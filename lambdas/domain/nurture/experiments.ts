@@ -4,6 +4,9 @@ import type { ContentVariant, Touch, Track } from './tracks.js';
 
 export { Arm } from '../lead.js';
 
+/** Both arms, treatment first. */
+export const ARMS: readonly Arm[] = ['treatment', 'holdout'];
+
 /**
  * Experiments of a track (DESIGN §6, docs/experiments.md): a holdout group that gets no mail from the track, and
  * content tests that split a touch between templates. Every assignment is a pure function of the lead, the track
