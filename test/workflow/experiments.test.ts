@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Lead, Scores } from '../../lambdas/domain/lead.js';
 import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
 import { contentVariantFor } from '../../lambdas/domain/nurture/experiments.js';
+import { sendTouch } from '../../lambdas/domain/nurture/send-touch.js';
 import { trackById } from '../../lambdas/domain/nurture/tracks.js';
 import { startHarness, type Harness } from './nurture-harness.js';
 
@@ -173,5 +174,25 @@ describe('a content test', () => {
     ]);
     expect(sent[0]?.templateName).toBe(`leadloop-dev-${variant?.template ?? ''}--default`);
     expect(sent[1]?.tags).toMatchObject({ experiment: experimentId, arm: 'treatment' });
+  });
+});
+
+describe('the guard rails of the send task', () => {
+  it('never mails a lead whose run says it is held out, and counts a run started without an arm in no arm', async () => {
+    const held = await newMql();
+    await h.enroll(held, 'testimonials', `${held.leadId}-direct`, { experimentId, arm: 'holdout' });
+    const input = { leadId: held.leadId, track: 'testimonials', touch: 1, executionName: `${held.leadId}-direct` };
+    await expect(sendTouch(h.deps, { ...input, arm: 'holdout', experimentId })).rejects.toThrow(/held out/);
+    expect(await h.mailTo(held.email)).toEqual([]);
+
+    // A run from before the track had its experiment (no arm in its input): mailed as it was, recorded in no arm.
+    const old = await newMql();
+    await h.enroll(old, 'testimonials', `${old.leadId}-old`);
+    const result = await sendTouch(h.deps, { ...input, leadId: old.leadId, executionName: `${old.leadId}-old` });
+    expect(result.outcome).toBe('sent');
+    const [sent] = await events(old.leadId, 'email_sent');
+    expect(sent?.properties).toMatchObject({ template: 'testimonial-1' });
+    expect(sent?.properties).not.toHaveProperty('experimentId');
+    expect(sent?.properties).not.toHaveProperty('contentVariant');
   });
 });

@@ -41,7 +41,7 @@ export async function holdOutTouch(deps: NurtureCoreDeps, input: NurtureTaskInpu
         track: track.id,
         touch: input.touch,
         template: touch.template,
-        experimentId: input.experimentId ?? lead.nurture?.experimentId ?? track.experimentId ?? null,
+        experimentId: input.experimentId ?? lead.nurture?.experimentId ?? null,
         arm: 'holdout',
         executionName: input.executionName,
       },

@@ -16,17 +16,18 @@ import { sesTemplateName, variantFor } from './variants.js';
 import { contentVariantFor, type Assignment } from './experiments.js';
 
 /**
- * The experiment a run belongs to and the lead's arm: from the run's input (fixed when it started), else the track's
- * (a run started before the track had one counts as treatment). Undefined for a track that runs none.
+ * The experiment a run belongs to and the lead's arm, from the run's input only (fixed when it started). A run that
+ * started before its track had an experiment has none: it was never assigned, and counts in no arm.
  */
-export function runExperiment(input: NurtureTaskInput, track: Track): Assignment | undefined {
-  const experimentId = input.experimentId ?? track.experimentId;
-  return experimentId === undefined ? undefined : { experimentId, arm: input.arm ?? 'treatment' };
+export function runExperiment(input: NurtureTaskInput): Assignment | undefined {
+  return input.experimentId === undefined || input.arm === undefined
+    ? undefined
+    : { experimentId: input.experimentId, arm: input.arm };
 }
 
 /** What a touch sends a lead: the content variant under a content test (the same on every retry), and its template. */
 function contentOf(input: NurtureTaskInput, track: Track, touch: Touch): { template: string; contentVariant?: string } {
-  const experiment = runExperiment(input, track);
+  const experiment = runExperiment(input);
   const content = experiment && contentVariantFor(input.leadId, { id: track.id, ...experiment }, touch);
   return content ? { template: content.template, contentVariant: content.id } : { template: touch.template };
 }
@@ -174,7 +175,7 @@ async function mail(
   const touchId = sentEventId(input.executionName, input.touch);
   const variant = variantFor(touch, lead.profile.industry, deps.plan.industries);
   const { template, contentVariant } = contentOf(input, track, touch);
-  const experiment = runExperiment(input, track);
+  const experiment = runExperiment(input);
   const templateName = sesTemplateName(deps.mail.templatePrefix, template, variant);
   const expires = new Date(now.getTime() + deps.plan.policy.unsubscribeLinkDays * DAY_MS);
   const link = unsubscribeUrl(
@@ -241,7 +242,7 @@ async function record(
 ): Promise<TouchResult> {
   const track = trackById(deps.plan, input.track);
   const sent = contentOf(input, track, touch);
-  const experiment = runExperiment(input, track);
+  const experiment = runExperiment(input);
   await deps.leads.appendEvent({
     eventId: sentEventId(input.executionName, input.touch),
     leadId: input.leadId,
