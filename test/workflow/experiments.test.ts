@@ -134,7 +134,6 @@ describe('a content test', () => {
       quotes: 'What teams say after 90 days with Leadloop',
       numbers: 'Minutes, not Mondays: what 90 days of Leadloop changed',
     } as const;
-    const seen = new Set<string>();
     for (let i = 0; i < 6; i++) {
       h.clock.set('2026-03-02T15:00:00.000Z');
       const lead = await newMql();
@@ -151,12 +150,10 @@ describe('a content test', () => {
       });
       const [mail] = await h.mailTo(lead.email);
       expect(mail?.subject).toBe(subjects[expected.id as keyof typeof subjects]);
-      seen.add(expected.id);
     }
-    expect(seen.size).toBeGreaterThan(0);
   });
 
-  it('tags the mail with its content variant, experiment and arm (they come back on every SES event)', async () => {
+  it('tags the mail with its content variant, experiment and arm', async () => {
     const sent: { tags: Record<string, string>; templateName: string }[] = [];
     h.mailerOverride = {
       send: async (email) => {
