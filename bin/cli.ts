@@ -16,6 +16,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'how well the scoring model predicted what sales decided: precision, recall, lift, calibrated thresholds',
     load: async () => (await import('./commands/backtest.js')).backtest,
   },
+  experiments: {
+    summary: "does the nurture work: a track's holdout and content variants compared, with confidence intervals",
+    load: async () => (await import('./commands/experiments.js')).experiments,
+  },
   seed: {
     summary: 'fill the local stack with demo leads (--demo): personas with histories and sales outcomes',
     load: async () => (await import('./commands/seed.js')).seed,

@@ -206,6 +206,7 @@ export class LeadloopStack extends Stack {
       'score-stream': this.scoring.scoreFunction,
       'ses-engagement': this.engagement.engagementFunction,
       [NURTURE_TASKS.touch]: this.nurture.functions.touch,
+      [NURTURE_TASKS.holdOut]: this.nurture.functions.holdOut,
       [NURTURE_TASKS.evaluate]: this.nurture.functions.evaluate,
       [NURTURE_TASKS.handoff]: this.nurture.functions.handoff,
       [NURTURE_TASKS.recordFailure]: this.nurture.functions.recordFailure,

@@ -35,6 +35,7 @@ import { nagResourceName } from './nag-names.js';
 /** The Lambda tasks of the nurture state machines, and the handler module each runs. */
 export const NURTURE_TASKS = {
   touch: 'nurture-touch',
+  holdOut: 'nurture-hold-out',
   evaluate: 'nurture-evaluate',
   handoff: 'nurture-handoff',
   recordFailure: 'nurture-record-failure',
@@ -156,6 +157,7 @@ export class NurtureWorkflows extends Construct {
         UNSUBSCRIBE_BASE_URL: props.unsubscribeUrl,
         ...(props.mailingAddress ? { NURTURE_MAILING_ADDRESS: props.mailingAddress } : {}),
       }),
+      holdOut: fn('holdOut', "Nurture: records a held-out lead's touch (an experiment's holdout), mailing nothing"),
       evaluate: fn('evaluate', 'Nurture: re-evaluates a lead after a wait'),
       handoff: fn('handoff', 'Nurture: ends the run of a lead promoted to sales'),
       recordFailure: fn('recordFailure', 'Nurture: records a failed run on the lead'),
@@ -339,6 +341,11 @@ function invoke(
       track: track.id,
       touch: touch === 'input' ? JsonPath.numberAt('$.touch') : touch,
       executionName: JsonPath.stringAt('$$.Execution.Name'),
+      // The arm and the experiment come from the run's input, never from a step's result: they cannot change mid-run.
+      ...(track.experimentId !== undefined && {
+        arm: JsonPath.stringAt('$$.Execution.Input.arm'),
+        experimentId: JsonPath.stringAt('$$.Execution.Input.experimentId'),
+      }),
     }),
     outputPath: '$.Payload',
     retryOnServiceExceptions: false,
@@ -355,7 +362,11 @@ interface SharedStates {
   recordFailure: State;
 }
 
-/** The states of one touch: send (or wait for the send window and try again), wait, re-evaluate, decide. */
+/**
+ * The states of one touch: send (or wait for the send window and try again), wait, re-evaluate, decide. On a track
+ * with a holdout, a choice first sends held-out leads down "Held out: no mail", which records the touch without
+ * mailing and joins the same wait and re-evaluation.
+ */
 function touchStates(
   scope: Construct,
   track: Track,
@@ -363,7 +374,7 @@ function touchStates(
   index: number,
   tasks: Tasks,
   shared: SharedStates,
-): { send: LambdaInvoke; decide: Choice } {
+): { entry: State; decide: Choice } {
   const n = index + 1;
   const send = guarded(
     invoke(
@@ -376,6 +387,9 @@ function touchStates(
       `Checks consent, suppression, frequency cap and send window, then sends template ${touch.template}` +
         (touch.variants.length > 0
           ? ` in the lead's industry variant (${touch.variants.join(', ')}; else default)`
+          : '') +
+        (touch.contentVariants
+          ? `; content test: ${touch.contentVariants.map((v) => `${v.id} (${v.template}, weight ${v.weight})`).join(', ')}`
           : ''),
     ),
     shared.recordFailure,
@@ -414,7 +428,34 @@ function touchStates(
   decide
     .when(Condition.stringEquals(STEP_PATHS.decision, 'promoted'), shared.handoff)
     .when(Condition.stringEquals(STEP_PATHS.decision, 'unresponsive'), shared.unresponsive);
-  return { send, decide };
+  if (track.holdoutPercent <= 0) return { entry: send, decide };
+
+  const holdOut = guarded(
+    invoke(
+      scope,
+      `HoldOut${n}`,
+      `Held out: no mail (${touch.name})`,
+      tasks.holdOut,
+      track,
+      n,
+      `Holdout group of experiment ${track.experimentId ?? ''}: judged as a send would be, recorded, not mailed`,
+    ),
+    shared.recordFailure,
+  );
+  const heldOut = new Choice(scope, `HeldOutcome${n}`, { stateName: `${capitalized(touch.name)} held out?` })
+    .when(Condition.stringEquals(STEP_PATHS.outcome, 'held_out'), wait)
+    .otherwise(evaluate);
+  holdOut.next(heldOut);
+  const arm = new Choice(scope, `Arm${n}`, {
+    stateName: `Holdout group? (${touch.name})`,
+    comment: `${track.holdoutPercent}% of leads are held out (experiment ${track.experimentId ?? ''}): no mail from this track`,
+  })
+    .when(
+      Condition.and(Condition.isPresent(STEP_PATHS.arm), Condition.stringEquals(STEP_PATHS.arm, 'holdout')),
+      holdOut,
+    )
+    .otherwise(send);
+  return { entry: arm, decide };
 }
 
 /** The whole state machine of a track: its touches in order, and the shared endings. */
@@ -468,10 +509,10 @@ function trackDefinition(scope: Construct, track: Track, tasks: Tasks): IChainab
   const touches = track.touches.map((touch, i) => touchStates(scope, track, touch, i, tasks, shared));
   touches.forEach((t, i) => {
     const next = touches[i + 1];
-    if (next) t.decide.when(Condition.stringEquals(STEP_PATHS.decision, 'next'), next.send);
+    if (next) t.decide.when(Condition.stringEquals(STEP_PATHS.decision, 'next'), next.entry);
     t.decide.otherwise(shared.ended);
   });
   const first = touches[0];
   if (!first) throw new Error(`track "${track.id}" has no touches`);
-  return first.send;
+  return first.entry;
 }

@@ -28,6 +28,8 @@ import { STAGES, type Stage as LeadStage } from '../lambdas/domain/lead.js';
 import { ENDING_DECISIONS, type NurtureDecision } from '../lambdas/domain/nurture/evaluation.js';
 import { CONFIRMATION_OUTCOMES } from '../lambdas/domain/nurture/confirmation.js';
 import { TOUCH_OUTCOMES } from '../lambdas/domain/nurture/steps.js';
+import { DEFAULT_NURTURE_PLAN } from '../lambdas/domain/nurture/default-tracks.js';
+import { ARMS } from '../lambdas/domain/nurture/experiments.js';
 
 /** The sales funnel, in order; conversions are computed between neighbours. */
 export const FUNNEL_STAGES = ['lead', 'mql', 'sql', 'opportunity', 'customer'] as const satisfies readonly LeadStage[];
@@ -170,6 +172,21 @@ export class Observability extends Construct {
       widgets: this.widgets(props),
     });
     this.dashboardUrl = `https://${Aws.REGION}.console.aws.amazon.com/cloudwatch/home?region=${Aws.REGION}#dashboards:name=${dashboardName}`;
+  }
+
+  /**
+   * A track experiment's per-arm count (`ExperimentLeads`, `ExperimentTouches`; lambdas/handlers/nurture-task.ts),
+   * summed per day.
+   */
+  experimentMetric(metricName: string, track: string, experimentId: string, arm: string): Metric {
+    return new Metric({
+      namespace: this.namespace,
+      metricName,
+      dimensionsMap: { service: this.service, Track: track, Experiment: experimentId, Arm: arm },
+      statistic: 'Sum',
+      period: Duration.days(1),
+      label: `${arm} ${metricName === 'ExperimentLeads' ? 'leads' : 'touches'}`,
+    });
   }
 
   /** A metric the handlers emit, summed. */
@@ -389,6 +406,22 @@ export class Observability extends Construct {
           stacked: true,
         }),
       ],
+      // Each track's experiment, per arm: leads reaching it (first touch sent or held out) and touches, per day. The
+      // uplift itself needs the leads' later stages: `leadloop experiments` (docs/experiments.md).
+      DEFAULT_NURTURE_PLAN.tracks.flatMap((t) =>
+        t.experimentId === undefined
+          ? []
+          : [
+              new GraphWidget({
+                title: `Experiment ${t.experimentId} (${t.id}): leads and touches per arm`,
+                width: 12,
+                left: ARMS.map((arm) => this.experimentMetric('ExperimentLeads', t.id, t.experimentId ?? '', arm)),
+                right: ARMS.map((arm) => this.experimentMetric('ExperimentTouches', t.id, t.experimentId ?? '', arm)),
+                leftYAxis: { label: 'leads', showUnits: false },
+                rightYAxis: { label: 'touches', showUnits: false },
+              }),
+            ],
+      ),
       [new TextWidget({ width: 24, height: 1, markdown: '## Health' })],
       [
         new GraphWidget({

@@ -1,6 +1,7 @@
 import { monotonicFactory } from 'ulid';
 import { DAY_MS } from '../../lambdas/domain/clock.js';
 import type { EventProperties, EventSource, EventType, LeadEvent } from '../../lambdas/domain/events.js';
+import { testimonialsExperiment } from './experiment.js';
 
 /**
  * Demo leads (`leadloop seed --demo`, benchmarks): people from the seeds' articles — the CFO with budget and a
@@ -442,6 +443,10 @@ export function* demoLeads(options: DemoOptions): Generator<DemoLead> {
       }
       if (rnd() < 0.004) add(sent + 60_000, 'email_bounced', 'ses', { bounceType: 'permanent' });
     }
+    // Decision makers a few weeks in reach the testimonials track, and its experiment (bin/demo/experiment.ts).
+    const entryWeek = 3;
+    if (!unsubscribed && weeks > entryWeek + 1 && salesWeek > entryWeek + 1)
+      testimonialsExperiment(leadId, p, startMs + (entryWeek * 7 + 2) * DAY_MS, add);
     // What sales decided, recorded through POST /events (source api).
     if (Number.isFinite(salesWeek) && !unsubscribed) {
       const decidedMs = startMs + (salesWeek * 7 + 2 + rnd() * 10) * DAY_MS;

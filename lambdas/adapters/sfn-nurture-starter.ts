@@ -38,7 +38,12 @@ export class SfnNurtureStarter implements NurtureStarter {
         new StartExecutionCommand({
           stateMachineArn: this.arnOf(input.track),
           name: input.executionName,
-          input: JSON.stringify({ leadId: input.leadId, track: input.track, startId: randomUUID() }),
+          input: JSON.stringify({
+            leadId: input.leadId,
+            track: input.track,
+            ...(input.arm !== undefined && { arm: input.arm, experimentId: input.experimentId }),
+            startId: randomUUID(),
+          }),
         }),
       );
       return 'started';

@@ -113,7 +113,7 @@ export const ApiEvent = z
       .regex(/^[0-9A-HJKMNP-TV-Z]{26}$/, 'is not a lead id')
       .optional(),
     // A confirmation comes only from the confirmation link (POST /confirm), never from a site backend.
-    type: EventType.exclude(['consent_confirmed'], { error: 'is not an event type a site can send' }),
+    type: EventType.exclude(['consent_confirmed', 'touch_held_out'], { error: 'is not an event type a site can send' }),
     occurredAt: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 date-time' }).optional(),
     properties: EventProperties.optional(),
   })

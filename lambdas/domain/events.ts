@@ -31,6 +31,8 @@ export const EVENT_TYPES = [
   'email_rendering_failed',
   // The person confirmed the marketing consent they gave (the link of the confirmation mail, issue 12).
   'consent_confirmed',
+  // A held-out lead's touch went by without mail (a track's holdout, issue 16): nurture's record, never the person's.
+  'touch_held_out',
 ] as const;
 
 export const EventType = z.enum(EVENT_TYPES);
@@ -82,6 +84,9 @@ export const LeadEvent = z.object({
   properties: EventProperties,
 });
 export type LeadEvent = z.infer<typeof LeadEvent>;
+
+/** Events nurture records about its own bookkeeping: never something the person did (no score, no activity). */
+export const NURTURE_RECORD_TYPES: readonly EventType[] = ['touch_held_out'];
 
 /** True for the email engagement types that SES reports. */
 export const isEmailEvent = (type: EventType): boolean => type.startsWith('email_');

@@ -113,9 +113,16 @@ export const Suppression = z.object({
 });
 export type Suppression = z.infer<typeof Suppression>;
 
+/** A lead's arm of a track's experiment (nurture/experiments.ts): `holdout` leads get none of the track's mail. */
+export const Arm = z.enum(['treatment', 'holdout']);
+export type Arm = z.infer<typeof Arm>;
+
 export const NurtureState = z.object({
   track: z.string(),
   executionName: z.string(),
+  /** The track's experiment when the run started, and the lead's arm of it (also in the run's input; never changes). */
+  experimentId: z.string().optional(),
+  arm: Arm.optional(),
   status: z.enum(['active', 'completed', 'stopped']),
   enrolledAt: z.iso.datetime(),
   touchesSent: z.number().int().default(0),

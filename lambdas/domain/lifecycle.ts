@@ -156,6 +156,7 @@ function eventDecision(ctx: StageContext, event: LeadEvent): StageDecision | und
     case 'product_used':
     case 'purchase':
     case 'email_sent':
+    case 'touch_held_out':
     case 'email_delivered':
     case 'email_opened':
     case 'email_clicked':

@@ -159,6 +159,13 @@ export async function followUpNurture(
 export function pendingStart(lead: Lead | undefined): EnrollmentDecision {
   const n = lead?.nurture;
   return n && n.status === 'active' && n.touchesSent === 0
-    ? { start: { track: n.track, executionName: n.executionName } }
+    ? {
+        start: {
+          track: n.track,
+          executionName: n.executionName,
+          ...(n.experimentId !== undefined && { experimentId: n.experimentId }),
+          ...(n.arm !== undefined && { arm: n.arm }),
+        },
+      }
     : {};
 }

@@ -5,8 +5,25 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { logger, metrics } from '../adapters/aws.js';
+import type { TouchResult } from '../domain/nurture/steps.js';
 
-/** A Step Functions task as Lambda runs it: an event in, the next state document out. */
+/**
+ * Per-arm counts of a track's experiment (docs/experiments.md), as EMF metrics with the dimensions `Track`,
+ * `Experiment` and `Arm`: `ExperimentTouches` for every touch sent or held out, `ExperimentLeads` for the first
+ * (a lead reaching the experiment). The dashboard draws them per arm (lib/observability.ts).
+ */
+export function experimentMetrics(result: TouchResult): void {
+  if (result.arm === undefined || result.experimentId === undefined) return;
+  if (result.outcome !== 'sent' && result.outcome !== 'held_out') return;
+  if (result.reason === 'already_sent' || result.reason === 'already_recorded') return;
+  const names = result.touch === 1 ? ['ExperimentTouches', 'ExperimentLeads'] : ['ExperimentTouches'];
+  for (const name of names) {
+    const single = metrics.singleMetric();
+    single.addDimensions({ Track: result.track, Experiment: result.experimentId, Arm: result.arm });
+    single.addMetric(name, MetricUnit.Count, 1);
+  }
+}
+
 export type NurtureTaskHandler<O> = (event: unknown, context: Context) => Promise<O>;
 
 /**
@@ -19,6 +36,8 @@ export function nurtureTask<S extends z.ZodType, D, O>(
   schema: S,
   run: (deps: D, input: z.output<S>) => Promise<O>,
   metric: (result: O) => string,
+  /** More metrics of a result (e.g. `experimentMetrics`). */
+  more: (result: O) => void = () => undefined,
 ): (getDeps: () => D) => NurtureTaskHandler<O> {
   return (getDeps) => {
     const pipeline = middy()
@@ -27,6 +46,7 @@ export function nurtureTask<S extends z.ZodType, D, O>(
       .handler(async (event: unknown) => {
         const result = await run(getDeps(), schema.parse(event));
         metrics.addMetric(metric(result), MetricUnit.Count, 1);
+        more(result);
         return result;
       });
     return async (event, context) => pipeline(event, context);

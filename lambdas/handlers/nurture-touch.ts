@@ -2,10 +2,15 @@ import { clock, mailer, nurtureMailSettings, repository, sendingStore, unsubscri
 import { DEFAULT_NURTURE_PLAN } from '../domain/nurture/default-tracks.js';
 import { sendTouch } from '../domain/nurture/send-touch.js';
 import { NurtureTaskInput } from '../domain/nurture/steps.js';
-import { nurtureTask } from './nurture-task.js';
+import { experimentMetrics, nurtureTask } from './nurture-task.js';
 
 /** "Send <touch>": the owning run, eligibility, the brake, the claim, SES send, `email_sent` (DESIGN §6). */
-export const createHandler = nurtureTask(NurtureTaskInput, sendTouch, (r) => `NurtureTouch_${r.outcome}`);
+export const createHandler = nurtureTask(
+  NurtureTaskInput,
+  sendTouch,
+  (r) => `NurtureTouch_${r.outcome}`,
+  experimentMetrics,
+);
 
 export const handler = createHandler(() => ({
   leads: repository(),

@@ -5,6 +5,7 @@ import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-track
 import { CONFIRMATION_TEMPLATE } from '../../lambdas/domain/nurture/confirmation.js';
 import { TEMPLATE_FIELDS } from '../../lambdas/domain/nurture/template-data.js';
 import { DEFAULT_VARIANT, type NurturePlan } from '../../lambdas/domain/nurture/tracks.js';
+import { templatesOf } from '../../lambdas/domain/nurture/experiments.js';
 import { sesTemplateName } from '../../lambdas/domain/nurture/variants.js';
 
 /**
@@ -131,9 +132,12 @@ export function loadEmailTemplates(
   const wanted = new Map<string, Set<string>>();
   for (const track of plan.tracks) {
     for (const touch of track.touches) {
-      const variants = wanted.get(touch.template) ?? new Set<string>([DEFAULT_VARIANT]);
-      for (const v of touch.variants) variants.add(v);
-      wanted.set(touch.template, variants);
+      // A content test sends each of its templates in place of the touch's own, in the touch's industry variants.
+      for (const template of templatesOf(touch)) {
+        const variants = wanted.get(template) ?? new Set<string>([DEFAULT_VARIANT]);
+        for (const v of touch.variants) variants.add(v);
+        wanted.set(template, variants);
+      }
     }
   }
   // Transactional mail: sent by the form function (the confirmation of consent), not by a track.

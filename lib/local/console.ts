@@ -239,7 +239,7 @@ last activity ${when(lead.lastActivityAt)}${lead.suppression.unsubscribed || lea
 <table>${profile}</table>
 <h2>Why this score</h2><table><tr><th>rule</th><th>kind</th><th class="n">points</th><th>when</th><th class="n">decayed value</th></tr>${explanation || '<tr><td colspan="5" class="muted">not scored yet</td></tr>'}</table>
 <h2>Stage history</h2><ol class="timeline">${timeline || '<li class="muted">no stage change yet</li>'}</ol>
-<h2>Nurture</h2>${n ? `<p>Track <strong>${esc(n.track)}</strong>, ${esc(n.status)}, ${n.touchesSent} touch(es) sent${n.nextTouchAt ? `, next around ${when(n.nextTouchAt)}` : ''}. <a href="/_local/runs/${esc(encodeURIComponent(n.executionName))}">See the run</a>.</p>` : '<p class="muted">Not enrolled.</p>'}
+<h2>Nurture</h2>${n ? `<p>Track <strong>${esc(n.track)}</strong>${n.arm ? ` (${n.arm === 'holdout' ? 'held out: no mail' : 'treatment'} in experiment ${esc(n.experimentId ?? '')}, <a href="/_local/reports">reports</a>)` : ''}, ${esc(n.status)}, ${n.touchesSent} touch(es) sent${n.nextTouchAt ? `, next around ${when(n.nextTouchAt)}` : ''}. <a href="/_local/runs/${esc(encodeURIComponent(n.executionName))}">See the run</a>.</p>` : '<p class="muted">Not enrolled.</p>'}
 <h2>Mail sent</h2><table><tr><th>sent</th><th>subject</th><th>track, touch</th><th>variant</th><th>message</th></tr>${mails || '<tr><td colspan="5" class="muted">none since this stack started</td></tr>'}</table><p class="muted">Read them in <a href="${esc(deps.sesEndpoint)}">local SES</a>.</p>
 <h2>Events</h2><table><tr><th>when</th><th>type</th><th>source</th><th>properties</th></tr>${eventRows}</table>`,
   );

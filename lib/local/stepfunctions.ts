@@ -222,10 +222,21 @@ export class LocalStepFunctions {
   }
 
   /** Starts a run of a track's state machine (tests): the execution input nurture runs start with. */
-  startTrack(input: { leadId: string; track: string; executionName: string }): RunRecord {
+  startTrack(input: {
+    leadId: string;
+    track: string;
+    executionName: string;
+    arm?: string;
+    experimentId?: string;
+  }): RunRecord {
     const arn = this.stateMachineArns()[input.track];
     if (!arn) throw new StateMachineDoesNotExistError(`no nurture state machine for track "${input.track}"`);
-    return this.startExecution(arn, input.executionName, JSON.stringify({ leadId: input.leadId, track: input.track }));
+    const experiment = input.arm !== undefined ? { arm: input.arm, experimentId: input.experimentId } : {};
+    return this.startExecution(
+      arn,
+      input.executionName,
+      JSON.stringify({ leadId: input.leadId, track: input.track, ...experiment }),
+    );
   }
 
   /**

@@ -15,6 +15,7 @@ const HANDLERS = [
   'score-stream',
   'ses-engagement',
   'nurture-touch',
+  'nurture-hold-out',
   'nurture-evaluate',
   'nurture-handoff',
   'nurture-record-failure',

@@ -34,6 +34,13 @@ function statementsOf(template: Template, roleLogicalId: string): Statement[] {
 const actions = (s: Statement): string[] => (Array.isArray(s.Action) ? s.Action : [s.Action]);
 const roleOf = (fn: LeadloopFunction): string => logicalIdOf(fn.role ?? fn);
 
+/** The ASL of a synthesized state machine: its `Fn::Join` of strings and tokens, with each token as a placeholder. */
+function resolveDefinition(definitionString: unknown): { StartAt: string; States: Record<string, unknown> } {
+  const parts = (definitionString as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join']?.[1] ?? [definitionString];
+  const text = parts.map((p) => (typeof p === 'string' ? p : 'TOKEN')).join('');
+  return JSON.parse(text) as { StartAt: string; States: Record<string, unknown> };
+}
+
 describe('NurtureWorkflows', () => {
   let b: ReturnType<typeof build>;
   beforeAll(() => {
@@ -62,7 +69,7 @@ describe('NurtureWorkflows', () => {
       });
     }
     // One per track's state machine, one per nurture function, and two more in the construct.
-    b.template.resourceCountIs('AWS::Logs::LogGroup', DEFAULT_NURTURE_PLAN.tracks.length + 4 + 2);
+    b.template.resourceCountIs('AWS::Logs::LogGroup', DEFAULT_NURTURE_PLAN.tracks.length + 5 + 2);
   });
 
   it('retries transient failures with backoff and routes every other failure to "Record failure"', () => {
@@ -73,6 +80,61 @@ describe('NurtureWorkflows', () => {
       expect(text).toContain('\\"BackoffRate\\":2');
       expect(text).toContain('\\"Next\\":\\"Record failure\\"');
     }
+  });
+
+  it('gives a track with a holdout a real "Held out: no mail" branch per touch, joining the same wait and re-evaluation', () => {
+    const track = DEFAULT_NURTURE_PLAN.tracks.find((t) => t.holdoutPercent > 0);
+    expect(track?.id).toBe('testimonials');
+    const machine = b.nurture.stateMachines['testimonials'];
+    const resource = b.template.findResources('AWS::StepFunctions::StateMachine')[logicalIdOf(machine ?? b.stack)];
+    const definition = resolveDefinition(resource?.Properties.DefinitionString);
+    const states = definition.States as Record<string, Record<string, unknown>>;
+    const arm = states['Holdout group? (testimonial 1)'];
+    expect(definition.StartAt).toBe('Holdout group? (testimonial 1)');
+    expect(arm).toMatchObject({
+      Type: 'Choice',
+      Choices: [
+        {
+          And: [
+            { Variable: '$.arm', IsPresent: true },
+            { Variable: '$.arm', StringEquals: 'holdout' },
+          ],
+          Next: 'Held out: no mail (testimonial 1)',
+        },
+      ],
+      Default: 'Send testimonial 1',
+    });
+    expect(states['Held out: no mail (testimonial 1)']).toMatchObject({
+      Type: 'Task',
+      Next: 'Testimonial 1 held out?',
+      Parameters: {
+        Payload: { 'arm.$': '$$.Execution.Input.arm', 'experimentId.$': '$$.Execution.Input.experimentId' },
+      },
+    });
+    expect(states['Testimonial 1 held out?']).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.outcome', StringEquals: 'held_out', Next: 'Wait 3 days after testimonial 1' }],
+      Default: 'Re-evaluate lead after testimonial 1',
+    });
+    // The second touch is reached through its own holdout choice, from the same re-evaluation as a treated lead's.
+    expect(JSON.stringify(states['Promoted to SQL after testimonial 1?'])).toContain('Holdout group? (testimonial 2)');
+    expect(states['Held out: no mail (testimonial 2)']).toBeDefined();
+    // Every task reads the arm from the run's input, so it cannot change mid-run.
+    expect(states['Re-evaluate lead after testimonial 1']).toMatchObject({
+      Parameters: { Payload: { 'arm.$': '$$.Execution.Input.arm' } },
+    });
+    // Tracks without a holdout have no such states, and the held-out task cannot send mail.
+    const caseStudies = JSON.stringify(
+      b.template.findResources('AWS::StepFunctions::StateMachine')[
+        logicalIdOf(b.nurture.stateMachines['case-studies'] ?? b.stack)
+      ],
+    );
+    expect(caseStudies).not.toContain('Held out');
+    expect(
+      statementsOf(b.template, roleOf(b.nurture.functions.holdOut))
+        .flatMap(actions)
+        .filter((a) => a.startsWith('ses:')),
+    ).toEqual([]);
   });
 
   it('deploys every template of every track as an SES template', () => {

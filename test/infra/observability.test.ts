@@ -104,6 +104,24 @@ describe('Observability: the dashboard', () => {
     ]);
   });
 
+  it("shows each track experiment's leads and touches per arm (the EMF counts of the touch tasks)", () => {
+    const metrics = metricsOf(widget('Experiment testimonials-2026-1 (testimonials): leads and touches per arm'));
+    for (const name of ['ExperimentLeads', 'ExperimentTouches'])
+      for (const arm of ['treatment', 'holdout'])
+        expect(metrics).toContainEqual(
+          expect.arrayContaining([
+            'Leadloop',
+            name,
+            'Track',
+            'testimonials',
+            'Experiment',
+            'testimonials-2026-1',
+            'Arm',
+            arm,
+          ]),
+        );
+  });
+
   it('shows every metric of the catalog, and requalification transitions found by SEARCH', () => {
     const names = allMetricNames();
     for (const group of Object.values(LEADLOOP_METRICS)) for (const name of group) expect(names).toContain(name);
@@ -171,7 +189,7 @@ describe('Observability: alarms, all to the alarm topic', () => {
 
   it('on the errors and the throttles of each function', () => {
     const functions = Object.values(stack.functions());
-    expect(functions).toHaveLength(15);
+    expect(functions).toHaveLength(16);
     for (const fn of functions) {
       for (const metric of ['Errors', 'Throttles']) {
         const alarms = alarmsWhere({
@@ -222,7 +240,7 @@ describe('Observability: alarms, all to the alarm topic', () => {
   it('every alarm of the stack notifies the topic when it fires and when it recovers', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
     // … plus the reputation brake's three (paused, bounce rate, complaint rate).
-    expect(alarms).toHaveLength(3 + 15 * 2 + 5 * 2 + 2 + 3);
+    expect(alarms).toHaveLength(3 + 16 * 2 + 5 * 2 + 2 + 3);
     for (const alarm of alarms) {
       expect(alarm['Properties']).toMatchObject({ AlarmActions: [alarmTopic()], OKActions: [alarmTopic()] });
     }

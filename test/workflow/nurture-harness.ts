@@ -6,6 +6,8 @@ import { newLead, type Lead } from '../../lambdas/domain/lead.js';
 import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
 import { LEAD_PROMOTED, LeadPromoted } from '../../lambdas/domain/lead-events.js';
 import type { NurtureDeps } from '../../lambdas/domain/nurture/nurture-tasks.js';
+import { assignmentFor, type Assignment } from '../../lambdas/domain/nurture/experiments.js';
+import { trackById } from '../../lambdas/domain/nurture/tracks.js';
 import type { Mailer } from '../../lambdas/domain/nurture/ports.js';
 import { staticSigningKeys, type SigningKeys } from '../../lambdas/domain/nurture/unsubscribe-token.js';
 import { SesMailer } from '../../lambdas/adapters/ses-mailer.js';
@@ -99,10 +101,13 @@ export interface Harness {
   /** Wraps the mailer (e.g. to fail once); reset per test. */
   mailerOverride: Mailer | undefined;
   createLead(overrides?: Partial<Lead>): Promise<Lead>;
-  /** Records a run as the lead's current nurture run, as enrollment does before starting it. */
-  enroll(lead: Lead, track: string, executionName: string): Promise<void>;
-  /** Starts a run of a track for a lead (recorded on the lead first) and waits until it ends. */
-  runTrack(lead: Lead, track: string, executionName?: string): Promise<RunRecord>;
+  /** Records a run as the lead's current nurture run (and its experiment arm), as enrollment does before starting it. */
+  enroll(lead: Lead, track: string, executionName: string, assignment?: Assignment): Promise<void>;
+  /**
+   * Starts a run of a track for a lead (recorded on the lead first) and waits until it ends; on a track with an
+   * experiment the lead's arm is the one enrollment would give it, unless `assignment` says otherwise.
+   */
+  runTrack(lead: Lead, track: string, executionName?: string, assignment?: Assignment): Promise<RunRecord>;
   mailTo(email: string): Promise<StoredEmail[]>;
   /** Names of the states the run entered, in order. */
   statesOf(run: RunRecord): string[];
@@ -116,8 +121,9 @@ export interface Harness {
 export async function startHarness(opts: { start?: string; daySeconds?: number } = {}): Promise<Harness> {
   process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
   process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
-  const [touch, evaluate, handoff, recordFailure] = await Promise.all([
+  const [touch, holdOut, evaluate, handoff, recordFailure] = await Promise.all([
     import('../../lambdas/handlers/nurture-touch.js'),
+    import('../../lambdas/handlers/nurture-hold-out.js'),
     import('../../lambdas/handlers/nurture-evaluate.js'),
     import('../../lambdas/handlers/nurture-handoff.js'),
     import('../../lambdas/handlers/nurture-record-failure.js'),
@@ -176,6 +182,7 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
       .map((m) => ({ arn: m.arn, definition: m.definition as AslDefinition, track: m.track ?? '' })),
     invoke: inProcessInvoker(deployment, {
       'nurture-touch': touch.createHandler(() => deps),
+      'nurture-hold-out': holdOut.createHandler(() => deps),
       'nurture-evaluate': evaluate.createHandler(() => deps),
       'nurture-handoff': handoff.createHandler(() => deps),
       'nurture-record-failure': recordFailure.createHandler(() => deps),
@@ -223,9 +230,10 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
       await repo.createLead(lead);
       return lead;
     },
-    async runTrack(lead, track, executionName = `${lead.leadId}-${track}`) {
-      await harness.enroll(lead, track, executionName);
-      runner.startTrack({ leadId: lead.leadId, track, executionName });
+    async runTrack(lead, track, executionName = `${lead.leadId}-${track}`, assignment = undefined) {
+      const arm = assignment ?? assignmentFor(lead.leadId, trackById(DEFAULT_NURTURE_PLAN, track));
+      await harness.enroll(lead, track, executionName, arm);
+      runner.startTrack({ leadId: lead.leadId, track, executionName, ...arm });
       return runner.settled(executionName);
     },
     async mailTo(email) {
@@ -233,13 +241,14 @@ export async function startHarness(opts: { start?: string; daySeconds?: number }
       const body = z.object({ emails: z.array(StoredEmail) }).parse(await res.json());
       return body.emails.filter((m) => m.destination.to.includes(email));
     },
-    async enroll(lead, track, executionName) {
+    async enroll(lead, track, executionName, assignment = undefined) {
       // What enrollment writes before it starts a run: only the lead's current run mails it.
       const stored = await repo.getLead(lead.leadId);
       if (!stored) return;
       const nurture = {
         track,
         executionName,
+        ...assignment,
         status: 'active' as const,
         enrolledAt: clock.now().toISOString(),
         touchesSent: 0,

@@ -46,6 +46,7 @@ export function isOutcomeType(type: EventType): type is OutcomeType {
     case 'email_delivery_delayed':
     case 'email_rendering_failed':
     case 'consent_confirmed':
+    case 'touch_held_out':
       return false;
     default:
       return assertNever(type);

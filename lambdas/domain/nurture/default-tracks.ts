@@ -5,7 +5,8 @@ import { parseNurturePlan, type NurturePlan } from './tracks.js';
  * (on import, so a bad edit fails every test and `cdk synth`) and again against the template files by
  * lib/email/catalog.ts. Tracks are tried in order: a lead enters the first whose entry criteria it meets. The
  * `re-engagement` track is the sunset policy's (see sunset.ts): `maxCycles` says how many unresponsive cycles a lead
- * gets a re-engagement mail for before it is sunset.
+ * gets a re-engagement mail for before it is sunset. The `testimonials` track runs an experiment (experiments.ts,
+ * docs/experiments.md): a 20% holdout and a content test of its first touch.
  *
  * The state machines are generated from it (lib/nurture-workflows.ts) and the Lambda tasks read it, so both always
  * agree on touches and waits.
@@ -66,9 +67,20 @@ export const DEFAULT_NURTURE_PLAN: NurturePlan = parseNurturePlan({
         stages: ['opportunity', 'customer', 'dormant', 'disqualified', 'subscriber', 'lead'],
       },
       touches: [
-        { name: 'testimonial 1', template: 'testimonial-1', waitDays: 3 },
+        {
+          name: 'testimonial 1',
+          template: 'testimonial-1',
+          waitDays: 3,
+          contentVariants: [
+            { id: 'quotes', template: 'testimonial-1', weight: 1 },
+            { id: 'numbers', template: 'testimonial-1-numbers', weight: 1 },
+          ],
+        },
         { name: 'testimonial 2', template: 'testimonial-2', waitDays: 4 },
       ],
+      // Does proof from peers move MQLs to SQL? One in five leads is held out (docs/experiments.md).
+      holdoutPercent: 20,
+      experimentId: 'testimonials-2026-1',
     },
     {
       id: 'case-studies',

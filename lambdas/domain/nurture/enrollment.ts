@@ -1,4 +1,5 @@
-import { isSunset, type Lead, type NurtureState } from '../lead.js';
+import { isSunset, type Arm, type Lead, type NurtureState } from '../lead.js';
+import { assignmentFor } from './experiments.js';
 import { hasMarketingConsent } from './eligibility.js';
 import { trackStanding } from './evaluation.js';
 import { nurtureExecutionName } from './execution-name.js';
@@ -39,6 +40,9 @@ export function chooseTrack(lead: Lead, tracks: readonly Track[]): Track | undef
 export interface NurtureRun {
   track: TrackId;
   executionName: string;
+  /** The track's experiment and the lead's arm of it (experiments.ts): part of the run's input, fixed for the run. */
+  experimentId?: string;
+  arm?: Arm;
 }
 
 /** What the scoring pipeline does about nurture after a lead changed: start a run, stop one, both, or nothing. */
@@ -80,6 +84,7 @@ export function enrollmentDecision(
   const start: NurtureRun = {
     track: target.id,
     executionName: nurtureExecutionName(after.leadId, target.id, after.stageChangedAt),
+    ...assignmentFor(after.leadId, target),
   };
   if (current) {
     if (current.track === target.id) return {};
@@ -97,6 +102,8 @@ export function withEnrollment(lead: Lead, decision: EnrollmentDecision, now: Da
       track: decision.start.track,
       executionName: decision.start.executionName,
       status: 'active',
+      ...(decision.start.experimentId !== undefined && { experimentId: decision.start.experimentId }),
+      ...(decision.start.arm !== undefined && { arm: decision.start.arm }),
       enrolledAt: now.toISOString(),
       touchesSent: 0,
     };

@@ -1,4 +1,4 @@
-import type { LeadEvent } from '../events.js';
+import { NURTURE_RECORD_TYPES, type LeadEvent } from '../events.js';
 import type { Lead } from '../lead.js';
 import { hasMarketingConsent, suppressionOf } from './eligibility.js';
 import type { Track } from './tracks.js';
@@ -46,7 +46,7 @@ export const ENDING_DECISIONS = [
 export function isEngagement(e: LeadEvent): boolean {
   if (e.properties.machine === true) return false;
   if (e.type === 'email_opened' || e.type === 'email_clicked') return true;
-  return !e.type.startsWith('email_') && e.type !== 'sales_rejected';
+  return !e.type.startsWith('email_') && e.type !== 'sales_rejected' && !NURTURE_RECORD_TYPES.includes(e.type);
 }
 
 /** True if the lead engaged at or after `since`. */

@@ -22,6 +22,10 @@ export const NURTURE_ID_NAMESPACE = '5b0c8f0e-2f7c-4f57-9d0b-7c1c8e9a4d21';
 export const sentEventId = (executionName: string, touch: number): string =>
   uuidv5(`email_sent#${executionName}#${touch}`, NURTURE_ID_NAMESPACE);
 
+/** The id of the `touch_held_out` event of a run's touch (a held-out lead's touch is recorded once, too). */
+export const heldOutEventId = (executionName: string, touch: number): string =>
+  uuidv5(`touch_held_out#${executionName}#${touch}`, NURTURE_ID_NAMESPACE);
+
 /** How nurture mail is addressed and signed. */
 export interface NurtureMailSettings {
   from: string;
@@ -105,6 +109,8 @@ function runState(lead: Lead, input: NurtureTaskInput, now: Date): NurtureState 
   return {
     track: input.track,
     executionName: input.executionName,
+    ...(input.experimentId !== undefined && { experimentId: input.experimentId }),
+    ...(input.arm !== undefined && { arm: input.arm }),
     status: 'active',
     enrolledAt: iso(now),
     touchesSent: 0,
@@ -115,12 +121,16 @@ function runState(lead: Lead, input: NurtureTaskInput, now: Date): NurtureState 
 const ownsNurture = (lead: Lead, executionName: string): boolean =>
   !lead.nurture || lead.nurture.executionName === executionName || lead.nurture.status !== 'active';
 
-/** Records on the lead that touch `touch` went out at `sentAt`. Idempotent: the counts come from the event log. */
+/**
+ * Records on the lead that touch `touch` went out at `sentAt` (or, `heldOut`, went by without mail: the touch count
+ * stays, the next touch is planned the same). Idempotent: the counts come from the event log.
+ */
 export async function recordTouchOnLead(
   deps: NurtureCoreDeps,
   input: NurtureTaskInput,
   sentAt: Date,
   waitDays: number,
+  heldOut = false,
 ): Promise<void> {
   await updateLead(deps, input.leadId, (lead) => {
     if (!ownsNurture(lead, input.executionName)) return undefined;
@@ -128,7 +138,7 @@ export async function recordTouchOnLead(
     const nurture: NurtureState = {
       ...state,
       status: 'active',
-      touchesSent: Math.max(state.touchesSent, input.touch),
+      touchesSent: heldOut ? state.touchesSent : Math.max(state.touchesSent, input.touch),
       lastTouchAt: iso(sentAt),
       nextTouchAt: iso(new Date(sentAt.getTime() + waitDays * DAY_MS)),
     };

@@ -1,3 +1,4 @@
+import type { Arm } from '../lead.js';
 import type { NurtureRun } from './enrollment.js';
 import type { TemplateData } from './template-data.js';
 
@@ -30,6 +31,9 @@ export interface NurtureStart {
   leadId: string;
   track: string;
   executionName: string;
+  /** The track's experiment and the lead's arm, when the track runs one: the state machine branches on the arm. */
+  experimentId?: string;
+  arm?: Arm;
 }
 
 /**

@@ -13,6 +13,24 @@ import { templateDataFor } from './template-data.js';
 import { touchAt, trackById, type Touch, type Track } from './tracks.js';
 import { signUnsubscribeToken, unsubscribeUrl } from './unsubscribe-token.js';
 import { sesTemplateName, variantFor } from './variants.js';
+import { contentVariantFor, type Assignment } from './experiments.js';
+
+/**
+ * The experiment a run belongs to and the lead's arm, from the run's input only (fixed when it started). A run that
+ * started before its track had an experiment has none: it was never assigned, and counts in no arm.
+ */
+export function runExperiment(input: NurtureTaskInput): Assignment | undefined {
+  return input.experimentId === undefined || input.arm === undefined
+    ? undefined
+    : { experimentId: input.experimentId, arm: input.arm };
+}
+
+/** What a touch sends a lead: the content variant under a content test (the same on every retry), and its template. */
+function contentOf(input: NurtureTaskInput, track: Track, touch: Touch): { template: string; contentVariant?: string } {
+  const experiment = runExperiment(input);
+  const content = experiment && contentVariantFor(input.leadId, { id: track.id, ...experiment }, touch);
+  return content ? { template: content.template, contentVariant: content.id } : { template: touch.template };
+}
 
 /** True when this run is the lead's current nurture run: the only one that may mail it. */
 export const isCurrentRun = (lead: Lead, executionName: string): boolean =>
@@ -36,6 +54,9 @@ const iso = (d: Date): string => d.toISOString();
  * have accepted it (a timeout) keeps its claim and is recorded as possibly sent, never sent again.
  */
 export async function sendTouch(deps: TouchDeps, input: NurtureTaskInput): Promise<TouchResult> {
+  // The state machine routes held-out leads to "Held out: no mail"; should one ever get here, it fails, unmailed.
+  if (input.arm === 'holdout')
+    throw new Error(`lead ${input.leadId} is held out of ${input.track}: never mailed by it`);
   const track = trackById(deps.plan, input.track);
   const touch = touchAt(track, input.touch);
   const touchId = sentEventId(input.executionName, input.touch);
@@ -153,7 +174,9 @@ async function mail(
 ): Promise<TouchResult> {
   const touchId = sentEventId(input.executionName, input.touch);
   const variant = variantFor(touch, lead.profile.industry, deps.plan.industries);
-  const templateName = sesTemplateName(deps.mail.templatePrefix, touch.template, variant);
+  const { template, contentVariant } = contentOf(input, track, touch);
+  const experiment = runExperiment(input);
+  const templateName = sesTemplateName(deps.mail.templatePrefix, template, variant);
   const expires = new Date(now.getTime() + deps.plan.policy.unsubscribeLinkDays * DAY_MS);
   const link = unsubscribeUrl(
     deps.mail.unsubscribeBaseUrl,
@@ -171,7 +194,15 @@ async function mail(
         siteUrl: deps.mail.siteUrl,
       }),
       configurationSetName: deps.mail.configurationSetName,
-      tags: { leadId: lead.leadId, track: track.id, touch: String(input.touch), template: touch.template, variant },
+      tags: {
+        leadId: lead.leadId,
+        track: track.id,
+        touch: String(input.touch),
+        template,
+        variant,
+        ...(contentVariant !== undefined && { contentVariant }),
+        ...(experiment && { experiment: experiment.experimentId, arm: experiment.arm }),
+      },
       headers: [
         { name: 'List-Unsubscribe', value: `<${link}>` },
         { name: 'List-Unsubscribe-Post', value: 'List-Unsubscribe=One-Click' },
@@ -180,11 +211,7 @@ async function mail(
   } catch (e) {
     if (e instanceof MailOutcomeUnknownError) {
       await deps.sending.markUnconfirmed(lead.leadId, touchId, now);
-      return record(deps, input, touch, now, undefined, 'unconfirmed', {
-        template: touch.template,
-        variant,
-        templateName,
-      });
+      return record(deps, input, touch, now, undefined, 'unconfirmed', { template, variant, templateName });
     }
     // SES answered before accepting: nothing went out, so the touch may be sent again.
     await deps.sending.release(lead.leadId, touchId);
@@ -193,13 +220,14 @@ async function mail(
       ...input,
       outcome: 'failed',
       reason: 'rejected',
-      template: touch.template,
+      template,
       variant,
+      ...(contentVariant !== undefined && { contentVariant }),
       error: { Error: e.code, Cause: e.message },
     };
   }
   await deps.sending.markSent(lead.leadId, touchId, messageId, now);
-  return record(deps, input, touch, now, messageId, 'sent', { template: touch.template, variant, templateName });
+  return record(deps, input, touch, now, messageId, 'sent', { template, variant, templateName });
 }
 
 /** Records `email_sent` (once: its id is the touch id) and the touch on the lead. */
@@ -213,6 +241,8 @@ async function record(
   content: { template: string; variant: string; templateName: string } | undefined = undefined,
 ): Promise<TouchResult> {
   const track = trackById(deps.plan, input.track);
+  const sent = contentOf(input, track, touch);
+  const experiment = runExperiment(input);
   await deps.leads.appendEvent({
     eventId: sentEventId(input.executionName, input.touch),
     leadId: input.leadId,
@@ -223,8 +253,10 @@ async function record(
     properties: {
       track: track.id,
       touch: input.touch,
-      template: touch.template,
+      template: sent.template,
       ...(content && { variant: content.variant, templateName: content.templateName }),
+      ...(sent.contentVariant !== undefined && { contentVariant: sent.contentVariant }),
+      ...(experiment && { experimentId: experiment.experimentId, arm: experiment.arm }),
       ...(messageId !== undefined ? { messageId } : { unconfirmed: true }),
       executionName: input.executionName,
     },
@@ -235,6 +267,7 @@ async function record(
     outcome: 'sent',
     reason,
     ...(content && { template: content.template, variant: content.variant }),
+    ...(sent.contentVariant !== undefined && { contentVariant: sent.contentVariant }),
     ...(messageId !== undefined && { messageId }),
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Arm } from '../lead.js';
 import type { NurtureDecision } from './evaluation.js';
 
 /**
@@ -11,20 +12,29 @@ import type { NurtureDecision } from './evaluation.js';
 export const NurtureExecutionInput = z.object({
   leadId: z.string().min(1),
   track: z.string().min(1),
+  /** On a track that runs an experiment: the lead's arm and the experiment (fixed for the run). */
+  arm: Arm.optional(),
+  experimentId: z.string().optional(),
   startId: z.string().optional(),
 });
 export type NurtureExecutionInput = z.infer<typeof NurtureExecutionInput>;
 
-/** What every task receives: the lead, the track, the 1-based touch, and the run's execution name. */
+/**
+ * What every task receives: the lead, the track, the 1-based touch, and the run's execution name; on a track that
+ * runs an experiment also the lead's arm and the experiment id, read from the run's input (so they never change
+ * mid-run) and handed on in every result, where the "Holdout group?" choices read the arm.
+ */
 export const NurtureTaskInput = z.object({
   leadId: z.string().min(1),
   track: z.string().min(1),
   touch: z.number().int().min(1),
   executionName: z.string().min(1),
+  arm: Arm.optional(),
+  experimentId: z.string().optional(),
 });
 export type NurtureTaskInput = z.infer<typeof NurtureTaskInput>;
 
-export const TOUCH_OUTCOMES = ['sent', 'deferred', 'skipped', 'failed'] as const;
+export const TOUCH_OUTCOMES = ['sent', 'held_out', 'deferred', 'skipped', 'failed'] as const;
 export type TouchOutcome = (typeof TOUCH_OUTCOMES)[number];
 
 /** A step's error as Step Functions reports it (`Catch` … `ResultPath: $.error`). */
@@ -38,6 +48,8 @@ export interface TouchResult extends NurtureTaskInput {
   resumeAt?: string;
   template?: string;
   variant?: string;
+  /** The content variant of a touch under a content test (experiments.ts). */
+  contentVariant?: string;
   messageId?: string;
   /** Set when the outcome is `failed` (the mail service refused the message for good). */
   error?: StepError;
@@ -64,6 +76,7 @@ export type RecordFailureInput = z.infer<typeof RecordFailureInput>;
 /** The JSONPath of each field the state machines read. */
 export const STEP_PATHS = {
   leadId: '$.leadId',
+  arm: '$.arm',
   outcome: '$.outcome',
   resumeAt: '$.resumeAt',
   decision: '$.decision',

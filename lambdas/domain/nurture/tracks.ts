@@ -33,6 +33,23 @@ export const Industry = z.object({
 });
 export type Industry = z.infer<typeof Industry>;
 
+/** The id of an experiment (a holdout, content tests): changing it starts a new experiment; reports keep the old one. */
+export const ExperimentId = Slug(40);
+export type ExperimentId = z.infer<typeof ExperimentId>;
+
+/**
+ * One arm of a content test of a touch (an A/B test): the template it sends and its weight. The variant a lead gets
+ * is chosen deterministically from the lead, the touch and the track's experiment id (experiments.ts).
+ */
+export const ContentVariant = z.object({
+  /** Short name, sent as the `contentVariant` message tag and recorded on `email_sent` (e.g. `a`, `short-subject`). */
+  id: Slug(20),
+  template: TemplateId,
+  /** Relative weight: a variant of weight 2 goes to twice as many leads as one of weight 1. */
+  weight: z.number().int().min(1).max(100).default(1),
+});
+export type ContentVariant = z.infer<typeof ContentVariant>;
+
 /** One email of a track, and the wait after it before the lead is re-evaluated. */
 export const Touch = z.object({
   /** How a marketer calls it; names the states ("Send case study 1", "Wait 4 days after case study 1"). */
@@ -46,6 +63,11 @@ export const Touch = z.object({
   variants: z.array(IndustryId).default([]),
   /** Days to wait after this touch before re-evaluating the lead (whole days; Step Functions waits up to a year). */
   waitDays: z.number().int().min(1).max(60),
+  /**
+   * A content test: two or more templates sent in place of `template`, split by weight (each in the touch's industry
+   * variants, like `template`). Needs the track's `experimentId`.
+   */
+  contentVariants: z.array(ContentVariant).min(2).max(5).optional(),
 });
 export type Touch = z.infer<typeof Touch>;
 
@@ -80,6 +102,14 @@ export const Track = z.object({
    * until it acts).
    */
   reengagement: z.object({ maxCycles: z.number().int().min(1).max(5).default(1) }).optional(),
+  /**
+   * Share of the track's leads held out (0–50): they run the same state machine, waits and re-evaluations, but each
+   * touch takes the "Held out: no mail" branch, so the track's uplift can be measured (docs/experiments.md).
+   * Needs `experimentId`.
+   */
+  holdoutPercent: z.number().min(0).max(50).default(0),
+  /** The experiment the holdout and content tests belong to; assignment hashes it with the lead and the track. */
+  experimentId: ExperimentId.optional(),
 });
 export type Track = z.infer<typeof Track>;
 
@@ -132,6 +162,31 @@ export const NurturePlan = z
           });
         }
         names.add(touch.name);
+        const variantIds = new Set<string>();
+        touch.contentVariants?.forEach((cv, k) => {
+          if (variantIds.has(cv.id)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['tracks', i, 'touches', j, 'contentVariants', k, 'id'],
+              message: `duplicate content variant "${cv.id}"`,
+            });
+          }
+          variantIds.add(cv.id);
+        });
+        if (touch.contentVariants && !touch.contentVariants.some((cv) => cv.template === touch.template)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tracks', i, 'touches', j, 'contentVariants'],
+            message: `one content variant must send the touch's own template "${touch.template}" (the control)`,
+          });
+        }
+        if (touch.contentVariants && t.experimentId === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tracks', i, 'touches', j, 'contentVariants'],
+            message: 'a content test needs the track to name its experimentId',
+          });
+        }
         touch.variants.forEach((v, k) => {
           if (!plan.industries.some((ind) => ind.id === v)) {
             ctx.addIssue({
@@ -142,6 +197,20 @@ export const NurturePlan = z
           }
         });
       });
+      if (t.holdoutPercent > 0 && t.experimentId === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tracks', i, 'experimentId'],
+          message: 'a holdout needs an experimentId (changing it later starts a new experiment)',
+        });
+      }
+      if (t.holdoutPercent > 0 && t.reengagement !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tracks', i, 'holdoutPercent'],
+          message: 'the re-engagement track cannot hold leads out (the sunset policy counts on its mail)',
+        });
+      }
       for (const s of t.entry.stages) {
         if (t.exit.stages.includes(s) || t.exit.handoffStages.includes(s)) {
           ctx.addIssue({

@@ -1,5 +1,5 @@
 import { DAY_MS } from '../clock.js';
-import type { EventType } from '../events.js';
+import { NURTURE_RECORD_TYPES, type EventType } from '../events.js';
 import { compileEngagementRule, type CompiledEngagementRule } from './engagement.js';
 import { compileFit, fieldReader, type CompiledFit, type FieldReader } from './fit.js';
 import type { FitField, ScoringModel } from './model.js';
@@ -37,7 +37,8 @@ export function compile(model: ScoringModel): CompiledModel {
     dormantMs: model.lifecycle.dormantAfterDays * DAY_MS,
     coolOffMs: model.lifecycle.coolOffDays * DAY_MS,
     highIntentWindowMs: model.thresholds.sql.highIntentWithinDays * DAY_MS,
-    subscriberEvents: new Set(model.lifecycle.subscriberEvents),
+    // Nurture's own records (a held-out touch) never make a subscriber a lead, whatever the model lists.
+    subscriberEvents: new Set([...model.lifecycle.subscriberEvents, ...NURTURE_RECORD_TYPES]),
     leadProfileFields: model.lifecycle.leadProfileFields,
     leadProfileReaders: model.lifecycle.leadProfileFields.map(fieldReader),
   };

@@ -16,6 +16,7 @@ export function isLeadActivity(event: LeadEvent): boolean {
 function isActivityType(type: EventType): boolean {
   switch (type) {
     case 'email_sent':
+    case 'touch_held_out':
     case 'email_delivered':
     case 'email_bounced':
     case 'email_rejected':

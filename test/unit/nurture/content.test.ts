@@ -77,10 +77,15 @@ describe('industry variants', () => {
 describe('the shipped templates', () => {
   const templates = loadEmailTemplates({ prefix: 'leadloop' });
 
-  it('exist for every touch in every declared variant, each with subject, HTML, text and an unsubscribe link', () => {
+  it('exist for every touch (and content variant) in every declared variant, each with subject, HTML, text and an unsubscribe link', () => {
     const expected = DEFAULT_NURTURE_PLAN.tracks.flatMap((t) =>
-      t.touches.flatMap((touch) => ['default', ...touch.variants].map((v) => `leadloop-${touch.template}--${v}`)),
+      t.touches.flatMap((touch) =>
+        [touch.template, ...(touch.contentVariants ?? []).map((cv) => cv.template)].flatMap((template) =>
+          ['default', ...touch.variants].map((v) => `leadloop-${template}--${v}`),
+        ),
+      ),
     );
+    expect(expected).toContain('leadloop-testimonial-1-numbers--default');
     // The transactional confirmation mail, sent by the form function.
     expected.push('leadloop-confirm-subscription--default');
     expect(templates.map((t) => t.name).sort()).toEqual([...new Set(expected)].sort());

@@ -110,6 +110,7 @@ describe('effects of events on the lead', () => {
       'email_rejected',
       'email_delivery_delayed',
       'email_rendering_failed',
+      'touch_held_out',
     ]);
   });
 
