@@ -66,7 +66,20 @@ export function zonedInstant(zone: string, year: number, month: number, day: num
   const guess = Date.UTC(year, month - 1, day, hour);
   const first = guess - offsetMs(new Date(guess), zone);
   const second = guess - offsetMs(new Date(first), zone);
-  return new Date(Math.min(first, second));
+  // The candidates that show the wall time asked for (`day` may overflow the month: compare the normalized date).
+  // Next to a fall-back hour the first guess can land in the repeated hour before it, so check rather than trust.
+  const wanted = new Date(guess);
+  const shows = (t: number) => {
+    const l = localTime(new Date(t), zone);
+    return (
+      l.year === wanted.getUTCFullYear() &&
+      l.month === wanted.getUTCMonth() + 1 &&
+      l.day === wanted.getUTCDate() &&
+      l.hour === wanted.getUTCHours()
+    );
+  };
+  const exact = [first, second].filter(shows);
+  return new Date(Math.min(...(exact.length > 0 ? exact : [first, second])));
 }
 
 /** The lead's zone if it is a valid IANA name, else the policy's default. */

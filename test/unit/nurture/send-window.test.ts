@@ -59,6 +59,17 @@ describe('send window', () => {
     expect(inSendWindow(next, 'America/New_York', w)).toBe(true);
   });
 
+  it('finds the hour right after a fall-back overlap (02:00 on the day Los Angeles leaves daylight saving)', () => {
+    // Sunday 2027-11-07: 01:00–01:59 happens twice, then 02:00 PST (10:00Z). Asked on the Sunday before, after its
+    // window, the next opening is that 02:00, not 01:00 PST (09:00Z), outside the window.
+    expect(zonedInstant('America/Los_Angeles', 2027, 11, 7, 2).toISOString()).toBe('2027-11-07T10:00:00.000Z');
+    expect(zonedInstant('America/Los_Angeles', 2027, 11, 7, 1).toISOString()).toBe('2027-11-07T08:00:00.000Z');
+    const w = { days: [7], startHour: 2, endHour: 3 };
+    expect(nextSendWindow(new Date('2027-10-31T10:10:00Z'), 'America/Los_Angeles', w).toISOString()).toBe(
+      '2027-11-07T10:00:00.000Z',
+    );
+  });
+
   it('always answers an instant inside the window, not before now, and the window’s opening when it had to wait', () => {
     fc.assert(
       fc.property(
