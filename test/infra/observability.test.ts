@@ -246,6 +246,20 @@ describe('Observability: the alarm topic', () => {
     });
   });
 
+  it("lets CloudWatch use the key only for this account's alarms (aws:SourceAccount)", () => {
+    const key = template.findResources('AWS::KMS::Key')[logicalIdOf(stack.observability.alarmTopicKey)];
+    const statements = z
+      .array(z.object({ Principal: z.unknown(), Condition: z.unknown().optional() }))
+      .parse(key?.['Properties']?.['KeyPolicy']?.['Statement']);
+    const forCloudWatch = statements.filter(
+      (s) => JSON.stringify(s.Principal) === JSON.stringify({ Service: 'cloudwatch.amazonaws.com' }),
+    );
+    expect(forCloudWatch).toHaveLength(1);
+    for (const s of forCloudWatch) {
+      expect(s.Condition).toEqual({ StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } });
+    }
+  });
+
   it('accepts TLS only', () => {
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
       Topics: [alarmTopic()],
