@@ -87,7 +87,7 @@ const errorBody = (error: string, message: string) => ({
  * |---|---|
  * | `POST /forms/{formId}` | public; CORS preflight for the allowed origins only |
  * | `POST /events` | API Gateway API key (`x-api-key`) through a usage plan |
- * | `GET /leads`, `GET`/`DELETE /leads/{leadId}`, `GET /leads/{leadId}/export` | IAM (SigV4) |
+ * | `GET /leads`, `GET`/`DELETE /leads/{leadId}`, `GET /leads/{leadId}/export`, `GET /leads/{leadId}/erasure` | IAM (SigV4) |
  * | `GET`/`POST /unsubscribe?token=` | public (the token is signed) |
  * | `GET`/`POST /confirm?token=` | public (the token is signed) |
  * | `GET /sending`, `POST /sending/resume` | IAM (SigV4) |
@@ -256,7 +256,11 @@ export class CaptureApi extends Construct {
       leads.addMethod('GET', admin, { ...iam, requestParameters: { 'method.request.querystring.email': false } }),
       lead.addMethod('GET', admin, { ...iam, requestParameters: leadId }),
       lead.addMethod('DELETE', admin, { ...iam, requestParameters: leadId }),
-      lead.addResource('export').addMethod('GET', admin, { ...iam, requestParameters: leadId }),
+      lead.addResource('export').addMethod('GET', admin, {
+        ...iam,
+        requestParameters: { ...leadId, 'method.request.querystring.cursor': false },
+      }),
+      lead.addResource('erasure').addMethod('GET', admin, { ...iam, requestParameters: leadId }),
       ...this.sendingRoutes(sendingAdmin, iam),
     ]) {
       Validations.of(method).acknowledge({

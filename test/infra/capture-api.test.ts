@@ -18,6 +18,7 @@ const ROUTES = {
   'GET /leads/{leadId}': { auth: 'AWS_IAM', apiKey: false, handler: 'adminFunction' },
   'DELETE /leads/{leadId}': { auth: 'AWS_IAM', apiKey: false, handler: 'adminFunction' },
   'GET /leads/{leadId}/export': { auth: 'AWS_IAM', apiKey: false, handler: 'adminFunction' },
+  'GET /leads/{leadId}/erasure': { auth: 'AWS_IAM', apiKey: false, handler: 'adminFunction' },
   'GET /unsubscribe': { auth: 'NONE', apiKey: false, handler: 'unsubscribeFunction' },
   'POST /unsubscribe': { auth: 'NONE', apiKey: false, handler: 'unsubscribeFunction' },
   'GET /confirm': { auth: 'NONE', apiKey: false, handler: 'confirmFunction' },

@@ -142,7 +142,12 @@ describe('Observability: the dashboard', () => {
         .map((m) => m[3])
         .sort(),
     ).toEqual(
-      [stack.scoring.deadLetterQueue, stack.engagement.deadLetterQueue, stack.leadEvents.deadLetterQueue]
+      [
+        stack.scoring.deadLetterQueue,
+        stack.engagement.deadLetterQueue,
+        stack.leadEvents.deadLetterQueue,
+        stack.dataRights.deadLetterQueue,
+      ]
         .map((q) => `<${logicalIdOf(q)}.QueueName>`)
         .sort(),
     );
@@ -156,7 +161,11 @@ describe('Observability: alarms, all to the alarm topic', () => {
     Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: Match.objectLike(properties) }));
 
   it('on every dead-letter queue, from the first message', () => {
-    for (const queue of [stack.scoring.deadLetterQueue, stack.engagement.deadLetterQueue]) {
+    for (const queue of [
+      stack.scoring.deadLetterQueue,
+      stack.engagement.deadLetterQueue,
+      stack.dataRights.deadLetterQueue,
+    ]) {
       const alarms = alarmsWhere({
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -171,7 +180,7 @@ describe('Observability: alarms, all to the alarm topic', () => {
 
   it('on the errors and the throttles of each function', () => {
     const functions = Object.values(stack.functions());
-    expect(functions).toHaveLength(15);
+    expect(functions).toHaveLength(16);
     for (const fn of functions) {
       for (const metric of ['Errors', 'Throttles']) {
         const alarms = alarmsWhere({
@@ -222,7 +231,7 @@ describe('Observability: alarms, all to the alarm topic', () => {
   it('every alarm of the stack notifies the topic when it fires and when it recovers', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
     // … plus the reputation brake's three (paused, bounce rate, complaint rate).
-    expect(alarms).toHaveLength(3 + 15 * 2 + 5 * 2 + 2 + 3);
+    expect(alarms).toHaveLength(4 + 16 * 2 + 5 * 2 + 2 + 3);
     for (const alarm of alarms) {
       expect(alarm['Properties']).toMatchObject({ AlarmActions: [alarmTopic()], OKActions: [alarmTopic()] });
     }
