@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
@@ -583,16 +584,18 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex, Erasur
     }
   }
 
-  /** True if the address was erased or otherwise suppressed for good. */
+  /**
+   * True if the address was erased or otherwise suppressed for good: under its keyed hash, or under the plain SHA-256
+   * that suppressions made before keyed hashing used (those entries are still honoured; none is written any more).
+   */
   async isSuppressed(email: string): Promise<boolean> {
-    const { Item } = await this.db.send(
-      new GetCommand({
-        TableName: this.tableName,
-        Key: keys.suppression(await this.addresses.hash(email)),
-        ConsistentRead: true,
-      }),
+    const hashes = [await this.addresses.hash(email), createHash('sha256').update(email).digest('hex')];
+    const found = await Promise.all(
+      hashes.map((hash) =>
+        this.db.send(new GetCommand({ TableName: this.tableName, Key: keys.suppression(hash), ConsistentRead: true })),
+      ),
     );
-    return Item !== undefined;
+    return found.some(({ Item }) => Item !== undefined);
   }
 
   /**
