@@ -2,7 +2,12 @@ import type { Clock } from './clock.js';
 import { ConflictError } from './errors.js';
 import type { LeadEvent } from './events.js';
 import type { Lead, StageTransition } from './lead.js';
-import { enrollmentDecision, withEnrollment, type EnrollmentDecision } from './nurture/enrollment.js';
+import {
+  enrollmentDecision,
+  reviewAfterEnrollment,
+  withEnrollment,
+  type EnrollmentDecision,
+} from './nurture/enrollment.js';
 import type { NurtureStarter } from './nurture/ports.js';
 import type { Track } from './nurture/tracks.js';
 import type { LeadRepository } from './ports.js';
@@ -105,7 +110,13 @@ async function scoreOnce(
     const now = deps.clock.now();
     const { lead: scored, transitions } = deps.apply(lead, pending, now);
     const enrollment = deps.nurture ? enrollmentDecision(lead, scored, deps.nurture.tracks) : {};
-    const next: Lead = { ...withEnrollment(scored, enrollment, now), version: lead.version + 1 };
+    // A run that starts is checked by the sweep soon after (reviewAfterEnrollment): if its start kept failing, the
+    // sweep starts it again or forgets the enrollment, so the lead is never left "active" with no run.
+    const enrolled = withEnrollment(scored, enrollment, now);
+    const next: Lead = {
+      ...(enrollment.start ? reviewAfterEnrollment(enrolled, now) : enrolled),
+      version: lead.version + 1,
+    };
     try {
       await deps.leads.commitScoring(
         next,
