@@ -1,5 +1,7 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { readDeployment } from '../../lib/local/deployment.js';
+import { Template as LocalTemplate } from '../../lib/local/intrinsics.js';
 import type { LeadloopStack } from '../../lib/leadloop-stack.js';
 import { logicalIdOf, synthLeadloop } from './synth.js';
 
@@ -61,5 +63,21 @@ describe('DataRights', () => {
         expect(reads, name).toBe(false);
       }
     }
+  });
+
+  it('runs locally as deployed: the local runtime reads the erase worker, its stream mapping and the key from the template', () => {
+    const deployment = readDeployment(LocalTemplate.parse(template.toJSON()), {
+      region: 'us-east-1',
+      apiUrl: 'http://x',
+    });
+    const fn = logicalIdOf(stack.dataRights.eraseFunction);
+    expect(deployment.functions[fn]?.handler).toBe('lambdas/handlers/erase-lead.ts');
+    const mapping = deployment.streamMappings.find((m) => m.functionLogicalId === fn);
+    expect(mapping).toMatchObject({
+      reportBatchItemFailures: true,
+      filters: [{ eventName: ['INSERT', 'MODIFY'], dynamodb: { Keys: { sk: { S: ['ERASURE'] } } } }],
+      onFailureQueue: logicalIdOf(stack.dataRights.deadLetterQueue),
+    });
+    expect(Object.keys(deployment.secrets)).toContain(logicalIdOf(stack.dataRights.suppressionKey));
   });
 });

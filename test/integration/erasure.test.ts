@@ -15,6 +15,7 @@ import type { LeadEvent } from '../../lambdas/domain/events.js';
 import { FormSubmission } from '../../lambdas/domain/forms.js';
 import type { NurtureRun } from '../../lambdas/domain/nurture/enrollment.js';
 import { createHandler, type AdminDeps } from '../../lambdas/handlers/leads-admin.js';
+import { createHandler as eraseWorker } from '../../lambdas/handlers/erase-lead.js';
 import { ensureTable } from '../../lib/local/dynamodb.js';
 import { lambdaContext } from '../../lib/local/lambda-context.js';
 import { apiEvent } from '../support/api-event.js';
@@ -230,6 +231,52 @@ describe('erasing a lead', () => {
     expect((await get(createHash('sha256').update(email).digest('hex'))).Item).toBeUndefined();
     expect((await get(keyedAddressHash(TEST_SUPPRESSION_KEY, email))).Item).toMatchObject({ reason: 'erased' });
     expect((await call(admin(), 'DELETE', `/leads/${leadId}`, '/leads/{leadId}')).statusCode).toBe(404);
+  });
+});
+
+describe('the erase worker', () => {
+  /** A stream record as the keys-only stream carries it. */
+  const record = (eventName: 'INSERT' | 'MODIFY' | 'REMOVE', pk: string, sk: string) => ({
+    eventID: ulid(),
+    eventName,
+    eventSource: 'aws:dynamodb',
+    awsRegion: 'us-east-1',
+    dynamodb: { Keys: { pk: { S: pk }, sk: { S: sk } }, SequenceNumber: '1', StreamViewType: 'KEYS_ONLY' as const },
+  });
+
+  it('finishes an erasure from its keys-only stream record: stops the run, deletes everything, the lead last', async () => {
+    const email = uniqueEmail('erase-worker');
+    const { leadId } = await captureForm(deps, { formId: 'newsletter', submission: submission(email) });
+    const lead = leadId ? await repo.getLead(leadId) : undefined;
+    if (!leadId || !lead) throw new Error('no lead');
+    const run = { track: 'newsletter', executionName: `${leadId}-newsletter-9` };
+    await repo.saveLead({
+      ...lead,
+      nurture: { ...run, status: 'active', enrolledAt: new Date().toISOString(), touchesSent: 0 },
+      version: lead.version + 1,
+    });
+    expect(await repo.requestErasure(leadId, new Date())).toMatchObject({ outcome: 'requested' });
+
+    const stopped: NurtureRun[] = [];
+    const handler = eraseWorker(() => ({
+      store: repo,
+      nurture: { stop: async (r: NurtureRun) => (stopped.push(r), 'stopped' as const) },
+    }));
+    const event = {
+      Records: [
+        record('INSERT', `LEAD#${leadId}`, 'ERASURE'),
+        record('INSERT', `LEAD#${leadId}`, 'EVENT#x'), // not an erasure record: ignored
+        record('REMOVE', `LEAD#${leadId}`, 'ERASURE'),
+      ],
+    };
+    const out = await handler(
+      event,
+      lambdaContext({ functionName: 'erase-lead', region: 'us-east-1', timeoutMs: 60_000 }),
+    );
+    expect(out).toEqual({ batchItemFailures: [] });
+    expect(stopped).toEqual([run]);
+    expect(await repo.erasureStatus(leadId)).toBeUndefined();
+    expect(await itemsNaming(leadId, email)).toEqual([]);
   });
 });
 
