@@ -329,16 +329,26 @@ describe('an enrollment whose run never started (StartExecution kept failing aft
     sweepShard(deps, ShardSweepInput.parse({ shard: 0, asOf: ASOF.toISOString() }), () => 60_000);
   const anHourAgo = new Date(ASOF.getTime() - 3_600_000).toISOString();
 
-  it('is started again by the sweep (a no-op if it runs)', async () => {
+  it('is started again by the sweep (a no-op if it runs), unless it is recent', async () => {
     const store = new MemoryLeads();
     const lead = stranded(store, anHourAgo);
+    const enrolledAt = new Date(ASOF.getTime() - 60_000).toISOString();
+    const recent: Lead = {
+      ...lead,
+      leadId: 'lead-recent',
+      email: 'recent@example.com',
+      nurture: { track: 'newsletter', executionName: 'recent-run', status: 'active', enrolledAt, touchesSent: 0 },
+    };
+    store.leads.set(recent.leadId, recent);
     const { deps, nurture } = harness(store, { costMs: 1, reserveMs: 0, pageSize: 10 });
     const result = await sweep({ ...deps, requalify: keepRules });
     expect(nurture.started).toEqual([
       { leadId: lead.leadId, track: 'newsletter', executionName: `${lead.leadId}-newsletter-1` },
     ]);
     expect(result.counts.actions).toEqual({ enroll: 1 });
+    expect(result.counts.reviewed).toBe(2);
     expect(store.leads.get(lead.leadId)?.nurture?.status).toBe('active');
+    expect(store.leads.get(recent.leadId)?.nurture?.status).toBe('active');
   });
 
   it('is forgotten when starting it fails again, so the lead is not "active" with no run', async () => {
@@ -352,14 +362,5 @@ describe('an enrollment whose run never started (StartExecution kept failing aft
     const result = await sweep({ ...deps, requalify: keepRules, nurture: failing });
     expect(result.counts).toMatchObject({ reviewed: 1, actionFailures: 1 });
     expect(store.leads.get(lead.leadId)?.nurture).toBeUndefined();
-  });
-
-  it('is left alone while it is recent, or once a touch was sent', async () => {
-    const store = new MemoryLeads();
-    const recent = stranded(store, new Date(ASOF.getTime() - 60_000).toISOString());
-    const { deps, nurture } = harness(store, { costMs: 1, reserveMs: 0, pageSize: 10 });
-    await sweep({ ...deps, requalify: keepRules });
-    expect(nurture.started).toEqual([]);
-    expect(store.leads.get(recent.leadId)?.nurture?.status).toBe('active');
   });
 });
