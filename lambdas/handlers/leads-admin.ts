@@ -3,7 +3,7 @@ import { continueErasure, type ErasureStore } from '../domain/erasure.js';
 import { NotFoundError, ValidationError } from '../domain/errors.js';
 import { Email } from '../domain/identity.js';
 import { erasureView, leadExportPage, leadView } from '../domain/lead-view.js';
-import { clock, repository } from '../adapters/aws.js';
+import { clock, logger, repository } from '../adapters/aws.js';
 import type { DynamoLeadRepository } from '../adapters/dynamo-lead-repository.js';
 import { httpApi, json } from './http.js';
 
@@ -60,9 +60,16 @@ export function createHandler(getDeps: () => AdminDeps) {
         const leadId = event.pathParameters?.leadId ?? '';
         const request = leadId ? await leads.requestErasure(leadId, now.now()) : undefined;
         if (!request) throw new NotFoundError('no such lead');
+        // The tombstone is written: whatever happens to the rest within this call, the erase worker finishes it.
         const deadline = Date.now() + eraseBudgetMs;
         const progress = await continueErasure({ store: leads }, leadId, () => deadline - Date.now(), {
           recordProgress: false,
+        }).catch((error: unknown) => {
+          logger.warn('erasure left to the erase worker', {
+            leadId,
+            error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
+          });
+          return 'in_progress' as const;
         });
         if (progress === 'done') return { statusCode: 204, body: '' };
         const status = (await leads.erasureStatus(leadId)) ?? request.status;

@@ -234,6 +234,21 @@ describe('erasing a lead', () => {
   });
 });
 
+describe('an erasure that fails after its tombstone', () => {
+  it('answers 202 (never a 5xx) and is finished by the worker', async () => {
+    const email = uniqueEmail('erase-throttled');
+    const { leadId } = await captureForm(deps, { formId: 'newsletter', submission: submission(email) });
+    if (!leadId) throw new Error('no lead');
+    const throttled = Object.assign(Object.create(repo) as typeof repo, {
+      deletePartitionPage: () => Promise.reject(new Error('ProvisionedThroughputExceededException')),
+    });
+    const answer = await call(admin({ leads: throttled }), 'DELETE', `/leads/${leadId}`, '/leads/{leadId}');
+    expect(answer.statusCode).toBe(202);
+    await finishByWorker(leadId);
+    expect(await itemsNaming(leadId, email)).toEqual([]);
+  });
+});
+
 describe('the erase worker', () => {
   /** A stream record as the keys-only stream carries it. */
   const record = (eventName: 'INSERT' | 'MODIFY' | 'REMOVE', pk: string, sk: string) => ({
