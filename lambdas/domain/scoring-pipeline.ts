@@ -110,13 +110,7 @@ async function scoreOnce(
     const now = deps.clock.now();
     const { lead: scored, transitions } = deps.apply(lead, pending, now);
     const enrollment = deps.nurture ? enrollmentDecision(lead, scored, deps.nurture.tracks) : {};
-    // A run that starts is checked by the sweep soon after (reviewAfterEnrollment): if its start kept failing, the
-    // sweep starts it again or forgets the enrollment, so the lead is never left "active" with no run.
-    const enrolled = withEnrollment(scored, enrollment, now);
-    const next: Lead = {
-      ...(enrollment.start ? reviewAfterEnrollment(enrolled, now) : enrolled),
-      version: lead.version + 1,
-    };
+    const next: Lead = { ...withEnrollment(scored, enrollment, now), version: lead.version + 1 };
     try {
       await deps.leads.commitScoring(
         next,
@@ -160,7 +154,28 @@ export async function followUpNurture(
       onStopFailure(e);
     }
   }
-  if (enrollment.start) await deps.nurture.starter.start({ leadId: after.leadId, ...enrollment.start });
+  if (!enrollment.start) return;
+  try {
+    await deps.nurture.starter.start({ leadId: after.leadId, ...enrollment.start });
+  } catch (e) {
+    await reviewSoon(deps, after);
+    throw e;
+  }
+}
+
+/**
+ * A start that failed is retried with the record, which may end in the DLQ: the lead is made due for review soon
+ * (`reviewAfterEnrollment`), so the sweep starts its run again or forgets the enrollment (sweep.ts) and the lead is never
+ * left "active" with no run. Best effort: if another writer got there first, its write stands.
+ */
+async function reviewSoon(deps: ScoringDeps, lead: Lead): Promise<void> {
+  const due = reviewAfterEnrollment(lead, deps.clock.now());
+  if (due === lead) return;
+  try {
+    await deps.leads.commitScoring({ ...due, version: lead.version + 1 }, [], []);
+  } catch (e) {
+    if (!(e instanceof ConflictError)) throw e;
+  }
 }
 
 /**
