@@ -21,7 +21,7 @@ import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { grantLeadTableData } from './lead-store.js';
+import { grantLeadTableActions, grantLeadTableData, type TableAction } from './lead-store.js';
 import { handlerEntry, LeadloopFunction, type LogLevel } from './leadloop-function.js';
 import { FormRateLimit, type FormRateLimitProps } from './waf.js';
 
@@ -59,6 +59,22 @@ export interface CaptureApiProps {
   readonly formRateLimit?: Omit<FormRateLimitProps, 'stage'>;
 }
 
+/**
+ * What each public function does to the lead table, and so all it may do (least privilege): key lookups, and puts and
+ * updates that are conditional (on the lead existing and not being erased, on an event not being there yet). None of
+ * them can delete an item or batch-write, nor query an index.
+ */
+export const PUBLIC_TABLE_ACTIONS = {
+  /** Identity, lead, suppression lookups; the lead and its first event; the confirmation mail's rate limit. */
+  form: ['dynamodb:GetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+  /** Identity, lead, suppression lookups; new leads and their events. */
+  events: ['dynamodb:GetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem'],
+  /** The lead the token names; its `email_unsubscribed` event. */
+  unsubscribe: ['dynamodb:GetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem'],
+  /** The lead the token names; its `consent_confirmed` event. */
+  confirm: ['dynamodb:GetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem'],
+} as const satisfies Record<string, readonly TableAction[]>;
+
 /** `error`/`message` bodies in the shape of the HTTP contract (DESIGN §8) for errors API Gateway answers itself. */
 const errorBody = (error: string, message: string) => ({
   'application/json': `{"error":"${error}","message":${message}}`,
@@ -71,7 +87,7 @@ const errorBody = (error: string, message: string) => ({
  * |---|---|
  * | `POST /forms/{formId}` | public; CORS preflight for the allowed origins only |
  * | `POST /events` | API Gateway API key (`x-api-key`) through a usage plan |
- * | `GET /leads`, `GET`/`DELETE /leads/{leadId}`, `GET /leads/{leadId}/export` | IAM (SigV4) |
+ * | `GET /leads`, `GET`/`DELETE /leads/{leadId}`, `GET /leads/{leadId}/export`, `GET /leads/{leadId}/erasure` | IAM (SigV4) |
  * | `GET`/`POST /unsubscribe?token=` | public (the token is signed) |
  * | `GET`/`POST /confirm?token=` | public (the token is signed) |
  * | `GET /sending`, `POST /sending/resume` | IAM (SigV4) |
@@ -112,6 +128,7 @@ export class CaptureApi extends Construct {
       handler: string,
       description: string,
       environment: Record<string, string> = {},
+      actions?: readonly TableAction[],
     ) => {
       const f = new LeadloopFunction(this, fnId, {
         entry: handlerEntry(handler),
@@ -120,20 +137,43 @@ export class CaptureApi extends Construct {
         logRetention,
         environment: { TABLE_NAME: props.table.tableName, ...environment },
       });
-      grantLeadTableData(props.table, f, 'readWrite');
+      if (actions) grantLeadTableActions(props.table, f, actions);
+      else grantLeadTableData(props.table, f, 'readWrite');
       return f;
     };
-    this.formFunction = tableFunction('FormFunction', 'capture-form', 'POST /forms/{formId}: landing-page forms', {
-      ALLOWED_ORIGINS: props.allowedOrigins.join(','),
-    });
-    this.eventsFunction = tableFunction('EventsFunction', 'capture-events', 'POST /events: web and product events');
+    this.formFunction = tableFunction(
+      'FormFunction',
+      'capture-form',
+      'POST /forms/{formId}: landing-page forms',
+      { ALLOWED_ORIGINS: props.allowedOrigins.join(',') },
+      PUBLIC_TABLE_ACTIONS.form,
+    );
+    this.eventsFunction = tableFunction(
+      'EventsFunction',
+      'capture-events',
+      'POST /events: web and product events',
+      {},
+      PUBLIC_TABLE_ACTIONS.events,
+    );
     this.adminFunction = tableFunction(
       'AdminFunction',
       'leads-admin',
       'Admin routes under /leads: read, export, erase',
     );
-    this.unsubscribeFunction = tableFunction('UnsubscribeFunction', 'unsubscribe', 'GET/POST /unsubscribe');
-    this.confirmFunction = tableFunction('ConfirmFunction', 'confirm', 'GET/POST /confirm: confirmed opt-in');
+    this.unsubscribeFunction = tableFunction(
+      'UnsubscribeFunction',
+      'unsubscribe',
+      'GET/POST /unsubscribe',
+      {},
+      PUBLIC_TABLE_ACTIONS.unsubscribe,
+    );
+    this.confirmFunction = tableFunction(
+      'ConfirmFunction',
+      'confirm',
+      'GET/POST /confirm: confirmed opt-in',
+      {},
+      PUBLIC_TABLE_ACTIONS.confirm,
+    );
     this.sendingFunction = tableFunction(
       'SendingFunction',
       'sending-admin',
@@ -216,7 +256,11 @@ export class CaptureApi extends Construct {
       leads.addMethod('GET', admin, { ...iam, requestParameters: { 'method.request.querystring.email': false } }),
       lead.addMethod('GET', admin, { ...iam, requestParameters: leadId }),
       lead.addMethod('DELETE', admin, { ...iam, requestParameters: leadId }),
-      lead.addResource('export').addMethod('GET', admin, { ...iam, requestParameters: leadId }),
+      lead.addResource('export').addMethod('GET', admin, {
+        ...iam,
+        requestParameters: { ...leadId, 'method.request.querystring.cursor': false },
+      }),
+      lead.addResource('erasure').addMethod('GET', admin, { ...iam, requestParameters: leadId }),
       ...this.sendingRoutes(sendingAdmin, iam),
     ]) {
       Validations.of(method).acknowledge({

@@ -29,7 +29,7 @@ export interface LeadStoreProps {
 /**
  * The single lead table (DESIGN §3), built from the shared layout in `lambdas/adapters/table-definition.ts`: leads,
  * identities, events, stage history and suppressions; the by-stage index and the sharded review index; a stream of
- * new and old images (new event items drive re-scoring); TTL; on-demand capacity; point-in-time recovery.
+ * keys only (new event items drive re-scoring, new outbox items publication, erasure records the erase worker); TTL; on-demand capacity; point-in-time recovery.
  */
 export class LeadStore extends Construct {
   readonly table: Table;
@@ -43,7 +43,10 @@ export class LeadStore extends Construct {
       partitionKey: string(TABLE.partitionKey),
       sortKey: string(TABLE.sortKey),
       billingMode: BillingMode.PAY_PER_REQUEST,
-      stream: StreamViewType.NEW_AND_OLD_IMAGES,
+      // Every stream consumer (scoring, the lifecycle publisher, the erase worker) reads only the keys of the records
+      // its filter lets through and loads what it needs with a consistent read: no item's content lingers in the
+      // stream for 24 h (an erased lead's address included).
+      stream: StreamViewType.KEYS_ONLY,
       timeToLiveAttribute: TABLE.ttlAttribute,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       ...(props.encryptionKey
@@ -78,6 +81,23 @@ export const TABLE_WRITE_ACTIONS = [
   'dynamodb:DeleteItem',
   'dynamodb:BatchWriteItem',
 ] as const;
+
+/** The table actions a function may be granted one by one (see {@link grantLeadTableActions}). */
+export type TableAction = (typeof TABLE_READ_ACTIONS)[number] | (typeof TABLE_WRITE_ACTIONS)[number];
+
+/**
+ * Grants exactly `actions` on the lead table's items (not its indexes): for functions that use a few key lookups and
+ * conditional writes, such as the public routes, which must not be able to delete or batch-write anything. With a
+ * customer-managed key, also its use.
+ */
+export function grantLeadTableActions(table: ITable, grantee: IGrantable, actions: readonly TableAction[]): Grant {
+  const writes = actions.some((a) => (TABLE_WRITE_ACTIONS as readonly string[]).includes(a));
+  if (table.encryptionKey) {
+    if (writes) table.encryptionKey.grantEncryptDecrypt(grantee);
+    else table.encryptionKey.grantDecrypt(grantee);
+  }
+  return Grant.addToPrincipal({ grantee, actions: [...actions], resourceArns: [table.tableArn] });
+}
 
 /**
  * Grants item access to the lead table and its two indexes, named one by one (no `index/*` wildcard), and no `Scan`:

@@ -14,6 +14,7 @@ import { EventBus } from 'aws-cdk-lib/aws-events';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { CaptureApi } from './capture-api.js';
+import { DataRights } from './data-rights.js';
 import { EngagementEvents } from './engagement-events.js';
 import { type LeadloopConfig, readConfig } from './leadloop-config.js';
 import type { LeadloopFunction, LogLevel } from './leadloop-function.js';
@@ -60,6 +61,7 @@ export class LeadloopStack extends Stack {
   readonly leadEvents: LeadEvents;
   readonly observability: Observability;
   readonly sendingReputation: SendingReputation;
+  readonly dataRights: DataRights;
 
   constructor(scope: Construct, id: string, props: LeadloopStackProps = {}) {
     const { config, ...stackProps } = props;
@@ -112,6 +114,16 @@ export class LeadloopStack extends Stack {
     });
     this.acknowledgeStateMachineGrants(this.nurture);
 
+    this.dataRights = new DataRights(this, 'DataRights', {
+      table,
+      nurtureStateMachines: this.nurture.stateMachines,
+      logLevel,
+    });
+    // The functions that suppress an address or check whether it is suppressed.
+    for (const fn of [this.captureApi.formFunction, this.captureApi.eventsFunction, this.captureApi.adminFunction]) {
+      this.dataRights.grantAddressHashing(fn);
+    }
+
     this.requalification = new Requalification(this, 'Requalification', {
       table,
       nurtureStateMachines: this.nurture.stateMachines,
@@ -138,6 +150,7 @@ export class LeadloopStack extends Stack {
         'score-stream': { queue: this.scoring.deadLetterQueue },
         'ses-engagement': { queue: this.engagement.deadLetterQueue, alarm: this.engagement.deadLetterAlarm },
         'publish-lead-events': { queue: this.leadEvents.deadLetterQueue },
+        'erase-lead': { queue: this.dataRights.deadLetterQueue },
         ...(this.leadEvents.salesWebhook && {
           'sales-webhook': { queue: this.leadEvents.salesWebhook.deadLetterQueue },
         }),
@@ -213,6 +226,7 @@ export class LeadloopStack extends Stack {
       'requalify-shard': this.requalification.sweepShardFunction,
       'requalify-summary': this.requalification.summaryFunction,
       'publish-lead-events': this.leadEvents.publishFunction,
+      'erase-lead': this.dataRights.eraseFunction,
     };
   }
 

@@ -147,12 +147,14 @@ export class Observability extends Construct {
       description: 'Encrypts the Leadloop alarm topic',
       enableKeyRotation: true,
     });
-    // CloudWatch publishes alarm notifications to the encrypted topic; it needs the key to do so.
+    // CloudWatch publishes alarm notifications to the encrypted topic; it needs the key to do so, for this account's
+    // alarms only (a confused deputy: CloudWatch acting for another account must not use the key).
     this.alarmTopicKey.addToResourcePolicy(
       new PolicyStatement({
         principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
       }),
     );
     this.alarmTopic = new Topic(this, 'AlarmTopic', {

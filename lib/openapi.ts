@@ -26,6 +26,17 @@ const ErrorBody = {
     fields: { type: 'object', additionalProperties: { type: 'string' }, description: 'field → reason' },
   },
 };
+const Erasure = {
+  type: 'object',
+  required: ['leadId', 'status', 'requestedAt', 'itemsDeleted', 'nurtureRunStopped'],
+  properties: {
+    leadId: { type: 'string' },
+    status: { const: 'erasing' },
+    requestedAt: { type: 'string', format: 'date-time' },
+    itemsDeleted: { type: 'integer', description: 'Items of the lead deleted so far' },
+    nurtureRunStopped: { type: 'boolean' },
+  },
+};
 const json = (s: unknown) => ({ 'application/json': { schema: s } });
 const error = (description: string) => ({ description, content: json({ $ref: '#/components/schemas/Error' }) });
 const leadIdParam = { name: 'leadId', in: 'path', required: true, schema: { type: 'string' } };
@@ -69,7 +80,7 @@ export const OPERATIONS: Record<string, Record<string, unknown>> = {
   'POST /events': {
     summary: 'Record web and product events (1–100)',
     description:
-      'Each event is validated on its own: valid ones are recorded, invalid ones rejected by index. Send `eventId` or `occurredAt` so a retry is recognized.',
+      'Each event is validated on its own: valid ones are recorded, invalid ones rejected by index. An event with `eventId` counts once per id; one with `occurredAt` (and no id) once per lead, type, instant and properties. An event with neither gets an id from its lead, type and properties within the 15-minute UTC window it arrives in: a retry in that window is a duplicate, and a second identical event in it counts once too (send `eventId` or `occurredAt` to count repeats).',
     security: [{ apiKey: [] }],
     requestBody: {
       required: true,
@@ -120,24 +131,52 @@ export const OPERATIONS: Record<string, Record<string, unknown>> = {
     },
   },
   'GET /leads/{leadId}/export': {
-    summary: 'Export everything stored about a lead',
+    summary: 'Export everything stored about a lead, in pages',
+    description:
+      'Each page holds the lead, its stage history and up to 1,000 of its events; follow `nextCursor` (passed as `cursor`) until it is `null`.',
     security: [{ iam: [] }],
-    parameters: [leadIdParam],
+    parameters: [leadIdParam, { name: 'cursor', in: 'query', required: false, schema: { type: 'string' } }],
     responses: {
-      200: { description: 'The lead, its stage history and its events, as JSON' },
+      200: {
+        description: 'One page: `{exportedFormat, lead, events, nextCursor}`',
+        content: json({
+          type: 'object',
+          required: ['exportedFormat', 'lead', 'events', 'nextCursor'],
+          properties: {
+            exportedFormat: { const: 'leadloop.lead-export.v1' },
+            lead: { type: 'object' },
+            events: { type: 'array', items: { type: 'object' } },
+            nextCursor: { type: ['string', 'null'] },
+          },
+        }),
+      },
+      400: error('A cursor that is not one'),
       404: error('No such lead'),
     },
   },
   'DELETE /leads/{leadId}': {
     summary: 'Erase a lead',
     description:
-      'The lead, its identity, events and history are erased; a keyed hash of the address is kept so it is never re-added or mailed.',
+      'At once, in one write, the lead stops being readable and writable, its identity is deleted and a keyed hash (HMAC) of the address is kept so it is never re-added or mailed. Its events, history, sends and nurture run are then erased: within the call (204) or, for a large lead or one with a nurture run to stop, by the erase worker (202; `GET /leads/{leadId}/erasure` answers 404 once it is done). Repeating the call while it runs answers 202 again.',
     security: [{ iam: [] }],
     parameters: [leadIdParam],
     responses: {
-      202: { description: 'Erasure under way' },
-      204: { description: 'Erased' },
+      202: {
+        description: 'Erasure under way; `Location` is its status resource',
+        headers: { Location: { schema: { type: 'string' }, description: '`/leads/{leadId}/erasure`' } },
+        content: json({ $ref: '#/components/schemas/Erasure' }),
+      },
+      204: { description: 'Erased: nothing of the lead is left but the keyed hash of its address' },
       404: error('No such lead'),
+    },
+  },
+  'GET /leads/{leadId}/erasure': {
+    summary: 'How far the erasure of a lead got',
+    security: [{ iam: [] }],
+    parameters: [leadIdParam],
+    responses: {
+      200: { description: 'Erasure under way', content: json({ $ref: '#/components/schemas/Erasure' }) },
+      404: error('No erasure under way: it finished (or none was asked for)'),
     },
   },
   'GET /unsubscribe': {
@@ -215,7 +254,7 @@ export function openApiDocument(serverUrl: string): Record<string, unknown> {
     servers: [{ url: serverUrl }],
     paths,
     components: {
-      schemas: { FormSubmission: schema(FormSubmission), Event: schema(ApiEvent), Error: ErrorBody },
+      schemas: { FormSubmission: schema(FormSubmission), Event: schema(ApiEvent), Error: ErrorBody, Erasure },
       securitySchemes: {
         apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' },
         iam: {

@@ -57,18 +57,58 @@ function leadCommand(kind: 'export' | 'erase') {
     const adminKey = values['admin-key'] ?? process.env.LEADLOOP_ADMIN_KEY ?? 'dev-admin-key';
     const leadId = await leadIdOf(root, values.email, adminKey);
     if (typeof leadId === 'number') return leadId;
-    const res = await call(`${root}/leads/${leadId}${kind === 'export' ? '/export' : ''}`, {
-      method: kind === 'export' ? 'GET' : 'DELETE',
-      headers: { 'x-admin-key': adminKey },
-    });
+    const headers = { 'x-admin-key': adminKey };
+    if (kind === 'export') {
+      const dump = await exportPages(`${root}/leads/${leadId}/export`, headers);
+      if (typeof dump === 'string') {
+        console.error(`leadloop: ${dump}`);
+        return 1;
+      }
+      console.log(JSON.stringify(dump, null, 2));
+      return 0;
+    }
+    const res = await call(`${root}/leads/${leadId}`, { method: 'DELETE', headers });
     if (typeof res === 'string' || !res.ok) {
       console.error(`leadloop: ${typeof res === 'string' ? res : `${res.status} ${await res.text()}`}`);
       return 1;
     }
-    if (kind === 'export') console.log(JSON.stringify(await res.json(), null, 2));
-    else console.log(`erased lead ${leadId}; the address stays suppressed (it will not be re-added or mailed)`);
+    // 202: the erase worker finishes it; the status resource answers 404 once nothing is left.
+    if (res.status === 202 && !(await erasureFinished(`${root}/leads/${leadId}/erasure`, headers))) {
+      console.error(`leadloop: the erasure of lead ${leadId} is still under way (GET /leads/${leadId}/erasure)`);
+      return 1;
+    }
+    console.log(`erased lead ${leadId}; the address stays suppressed (it will not be re-added or mailed)`);
     return 0;
   };
+}
+
+/** Every page of an export, merged: the lead and history of the first page, all events by when they happened. */
+async function exportPages(url: string, headers: Record<string, string>): Promise<Record<string, unknown> | string> {
+  let first: Record<string, unknown> | undefined;
+  const events: { occurredAt?: string }[] = [];
+  let cursor: string | null = null;
+  do {
+    const res = await call(cursor ? `${url}?cursor=${encodeURIComponent(cursor)}` : url, { headers });
+    if (typeof res === 'string') return res;
+    if (!res.ok) return `${res.status} ${await res.text()}`;
+    const page = (await res.json()) as { events?: { occurredAt?: string }[]; nextCursor?: string | null };
+    first ??= page;
+    events.push(...(page.events ?? []));
+    cursor = page.nextCursor ?? null;
+  } while (cursor);
+  events.sort((a, b) => String(a.occurredAt).localeCompare(String(b.occurredAt)));
+  const { nextCursor: _last, ...rest } = first ?? {};
+  return { ...rest, events };
+}
+
+/** Polls the erasure's status resource until it is gone (done) or `timeoutMs` passed. */
+async function erasureFinished(url: string, headers: Record<string, string>, timeoutMs = 60_000): Promise<boolean> {
+  for (const until = Date.now() + timeoutMs; Date.now() < until;) {
+    const res = await call(url, { headers });
+    if (typeof res !== 'string' && res.status === 404) return true;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return false;
 }
 
 export const exportLead = leadCommand('export');

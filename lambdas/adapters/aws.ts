@@ -20,6 +20,7 @@ import { SesMailer } from './ses-mailer.js';
 import { NurtureStateMachines, SfnNurtureStarter } from './sfn-nurture-starter.js';
 import { maskingJsonReplacer } from './log-masking.js';
 import { SecretsManagerSigningKeys } from './signing-keys.js';
+import { SecretsManagerAddressHasher } from './address-hash.js';
 
 /**
  * The composition root of every Lambda (STYLE: one per side). SDK clients, logger, metrics and tracer are made once per
@@ -100,8 +101,21 @@ export const documentClient = once(() =>
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   }),
 );
+/**
+ * The suppression key (address-hash.ts), read from the Secrets Manager secret `SUPPRESSION_KEY_SECRET_ARN` names, on
+ * first use: only the functions that suppress or check addresses (forms, events, erasure) are given it.
+ */
+export const addressHasher = once(
+  () => new SecretsManagerAddressHasher(secrets(), requiredSetting('SUPPRESSION_KEY_SECRET_ARN')),
+);
+
 /** The lead table (`TABLE_NAME`). */
-export const repository = once(() => new DynamoLeadRepository(documentClient(), requiredSetting('TABLE_NAME')));
+export const repository = once(
+  () =>
+    new DynamoLeadRepository(documentClient(), requiredSetting('TABLE_NAME'), {
+      hash: (email) => addressHasher().hash(email),
+    }),
+);
 
 /**
  * SES v2 with no automatic retries: a `SendEmail` that timed out may have been accepted, and sending it again would

@@ -4,7 +4,6 @@ import {
   BatchGetCommand,
   BatchWriteCommand,
   GetCommand,
-  PutCommand,
   QueryCommand,
   ScanCommand,
   TransactWriteCommand,
@@ -23,10 +22,12 @@ import {
   leadEventsFor,
   type OutboxRecord,
 } from '../domain/lead-events.js';
+import type { ErasureStatus, ErasureStore } from '../domain/erasure.js';
 import type { ClaimResult, OutboxKey } from '../domain/publish-lead-events.js';
 import type { LeadRepository } from '../domain/ports.js';
 import type { DuePage, ReviewIndex } from '../domain/sweep.js';
 import { TABLE, keys, reviewShardOf } from './table-definition.js';
+import type { AddressHasher } from './address-hash.js';
 
 type Item = Record<string, unknown>;
 
@@ -91,8 +92,25 @@ function reviewStartKey(shardKey: string, position: string): Item {
   };
 }
 
-/** SHA-256 of a normalized address: what survives an erasure, so the person is never re-added or mailed. */
-export const emailHash = (email: string): string => createHash('sha256').update(email).digest('hex');
+/** A repository given no address hasher cannot suppress or check suppressions: it says so when asked to. */
+const noAddressHasher: AddressHasher = {
+  hash: () => Promise.reject(new Error('no suppression key: the repository was built without an address hasher')),
+};
+
+/** The condition every append to a lead's partition carries: the lead exists and is not being erased. */
+const LEAD_IS_LIVE = 'attribute_exists(pk) AND attribute_not_exists(erasure)';
+
+/** The erasure record as stored (validated, never cast). */
+const ErasureItem = z.object({
+  leadId: z.string(),
+  requestedAt: z.string(),
+  run: z.object({ track: z.string(), executionName: z.string() }).optional(),
+  runStopped: z.boolean().default(false),
+  itemsDeleted: z.number().int().nonnegative().default(0),
+});
+
+/** Sort keys of the two items an erasure deletes last. */
+const ERASURE_LAST = new Set([keys.lead('').sk, keys.erasure('').sk]);
 
 const isConditionFailure = (e: unknown): boolean =>
   e instanceof TransactionCanceledException &&
@@ -116,10 +134,12 @@ async function transact<T>(run: () => Promise<T>, attempts = 5): Promise<T> {
 }
 
 /** DynamoDB single-table implementation of LeadRepository (DESIGN §3). */
-export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
+export class DynamoLeadRepository implements LeadRepository, ReviewIndex, ErasureStore {
   constructor(
     private readonly db: DynamoDBDocumentClient,
     readonly tableName: string,
+    /** Keys the suppression entries (address-hash.ts). @default - none: suppressing or checking one fails */
+    private readonly addresses: AddressHasher = noAddressHasher,
   ) {}
 
   async findLeadIdByEmail(email: string): Promise<string | undefined> {
@@ -133,7 +153,8 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
     const { Item } = await this.db.send(
       new GetCommand({ TableName: this.tableName, Key: keys.lead(leadId), ConsistentRead: true }),
     );
-    return Item ? Lead.parse(Item) : undefined;
+    // A tombstone reads as no lead: the erasure under way is `erasureStatus`'s business.
+    return Item && Item.erasure === undefined ? Lead.parse(Item) : undefined;
   }
 
   async createLead(lead: Lead): Promise<{ leadId: string; created: boolean }> {
@@ -174,20 +195,45 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
     }
   }
 
-  async appendEvent(event: LeadEvent): Promise<'recorded' | 'duplicate'> {
+  /**
+   * Puts the event only if its id is new and, in the same transaction, its lead exists and is not being erased
+   * (`gone`): an event can never outlive its lead's erasure.
+   */
+  async appendEvent(event: LeadEvent): Promise<'recorded' | 'duplicate' | 'gone'> {
     try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: eventItem(event),
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
+      await transact(
+        () =>
+          this.db.send(
+            new TransactWriteCommand({
+              TransactItems: [
+                this.leadIsLive(event.leadId),
+                {
+                  Put: {
+                    TableName: this.tableName,
+                    Item: eventItem(event),
+                    ConditionExpression: 'attribute_not_exists(pk)',
+                  },
+                },
+              ],
+            }),
+          ),
+        10,
       );
       return 'recorded';
     } catch (e) {
-      if (e instanceof Error && e.name === 'ConditionalCheckFailedException') return 'duplicate';
+      if (!(e instanceof TransactionCanceledException)) throw e;
+      const [lead, item] = (e.CancellationReasons ?? []).map((r) => r.Code);
+      if (lead === 'ConditionalCheckFailed') return 'gone';
+      if (item === 'ConditionalCheckFailed') return 'duplicate';
       throw e;
     }
+  }
+
+  /** A transaction item that holds only while the lead exists and is not being erased. */
+  leadIsLive(leadId: string) {
+    return {
+      ConditionCheck: { TableName: this.tableName, Key: keys.lead(leadId), ConditionExpression: LEAD_IS_LIVE },
+    };
   }
 
   async listEvents(leadId: string): Promise<LeadEvent[]> {
@@ -356,43 +402,200 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
   }
 
   /**
-   * Erases the lead, its identity, events and history, and keeps only a suppression entry (a hash of the address).
-   * Returns false if there was no such lead.
+   * One page of the lead's events in storage order (by event id), `after` the last event id of the previous page: what
+   * an export reads, so that a lead with any number of events is exported in bounded pages.
    */
-  async eraseLead(leadId: string, at: Date): Promise<boolean> {
-    const lead = await this.getLead(leadId);
-    if (!lead) return false;
-    await this.db.send(
-      new PutCommand({
+  async eventsPage(leadId: string, limit: number, after?: string): Promise<{ events: LeadEvent[]; next?: string }> {
+    const out = await this.db.send(
+      new QueryCommand({
         TableName: this.tableName,
-        Item: {
-          ...keys.suppression(emailHash(lead.email)),
-          entity: 'suppression',
-          reason: 'erased',
-          at: at.toISOString(),
-        },
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.lead(leadId).pk, ':prefix': keys.event('', '').sk },
+        Limit: limit,
+        ...(after ? { ExclusiveStartKey: keys.event(leadId, after) } : {}),
+        ConsistentRead: true,
       }),
     );
-    const items = await this.partitionItems(leadId);
-    const toDelete = [keys.identity(lead.email), ...items.map((i) => ({ pk: i.pk, sk: i.sk }))];
-    for (let i = 0; i < toDelete.length; i += 25) {
-      let request: Record<string, { DeleteRequest: { Key: Item } }[]> | undefined = {
-        [this.tableName]: toDelete.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } })),
-      };
-      while (request && Object.keys(request).length > 0) {
-        const out = await this.db.send(new BatchWriteCommand({ RequestItems: request }));
-        request = out.UnprocessedItems as typeof request;
-      }
-    }
-    return true;
+    const events = (out.Items ?? []).map((i) => LeadEvent.parse(i));
+    const last = events.at(-1);
+    return { events, ...(out.LastEvaluatedKey && last ? { next: last.eventId } : {}) };
   }
 
-  /** True if the address was erased or otherwise suppressed for good. */
-  async isSuppressed(email: string): Promise<boolean> {
+  /**
+   * ErasureStore: the tombstone, in one transaction that holds only if the lead is still at the version read and not
+   * being erased: the lead item becomes a tombstone (no personal data, no index keys), the identity is deleted, the
+   * keyed hash of the address is suppressed and the erasure record is put (its stream record starts the erase worker).
+   */
+  async requestErasure(
+    leadId: string,
+    at: Date,
+  ): Promise<{ outcome: 'requested' | 'already'; status: ErasureStatus } | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      const { Item } = await this.db.send(
+        new GetCommand({ TableName: this.tableName, Key: keys.lead(leadId), ConsistentRead: true }),
+      );
+      if (!Item) return undefined;
+      if (Item.erasure !== undefined) {
+        const status = await this.erasureStatus(leadId);
+        return status ? { outcome: 'already', status } : undefined;
+      }
+      const lead = Lead.parse(Item);
+      const run =
+        lead.nurture?.status === 'active'
+          ? { track: lead.nurture.track, executionName: lead.nurture.executionName }
+          : undefined;
+      const status: ErasureStatus = {
+        leadId,
+        requestedAt: at.toISOString(),
+        ...(run ? { run } : {}),
+        runStopped: false,
+        itemsDeleted: 0,
+      };
+      const suppression = await this.addresses.hash(lead.email);
+      try {
+        await transact(() =>
+          this.db.send(
+            new TransactWriteCommand({
+              TransactItems: [
+                {
+                  Put: {
+                    TableName: this.tableName,
+                    Item: {
+                      ...keys.lead(leadId),
+                      entity: 'erased-lead',
+                      leadId,
+                      erasure: { requestedAt: status.requestedAt },
+                      version: lead.version + 1,
+                    },
+                    ConditionExpression: '#v = :v AND attribute_not_exists(erasure)',
+                    ExpressionAttributeNames: { '#v': 'version' },
+                    ExpressionAttributeValues: { ':v': lead.version },
+                  },
+                },
+                {
+                  Delete: {
+                    TableName: this.tableName,
+                    Key: keys.identity(lead.email),
+                    ConditionExpression: 'attribute_not_exists(pk) OR leadId = :id',
+                    ExpressionAttributeValues: { ':id': leadId },
+                  },
+                },
+                {
+                  Put: {
+                    TableName: this.tableName,
+                    Item: {
+                      ...keys.suppression(suppression),
+                      entity: 'suppression',
+                      reason: 'erased',
+                      at: status.requestedAt,
+                    },
+                  },
+                },
+                {
+                  Put: {
+                    TableName: this.tableName,
+                    Item: { ...keys.erasure(leadId), entity: 'erasure', ...status },
+                  },
+                },
+              ],
+            }),
+          ),
+        );
+        return { outcome: 'requested', status };
+      } catch (e) {
+        // The lead changed (or was erased) since it was read: read it again.
+        if (!isConditionFailure(e) || attempt >= 10) throw e;
+      }
+    }
+  }
+
+  /** ErasureStore: the erasure under way, if any. */
+  async erasureStatus(leadId: string): Promise<ErasureStatus | undefined> {
     const { Item } = await this.db.send(
-      new GetCommand({ TableName: this.tableName, Key: keys.suppression(emailHash(email)) }),
+      new GetCommand({ TableName: this.tableName, Key: keys.erasure(leadId), ConsistentRead: true }),
     );
-    return Item !== undefined;
+    return Item ? ErasureItem.parse(Item) : undefined;
+  }
+
+  /** ErasureStore: deletes up to `limit` items of the partition, the tombstone and the erasure record aside. */
+  async deletePartitionPage(leadId: string, limit: number): Promise<{ deleted: number; more: boolean }> {
+    const out = await this.db.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.lead(leadId).pk },
+        ProjectionExpression: 'pk, sk',
+        // Two more than asked: the tombstone and the erasure record may be among them.
+        Limit: limit + ERASURE_LAST.size,
+        ConsistentRead: true,
+      }),
+    );
+    const toDelete = (out.Items ?? [])
+      .filter((i) => !ERASURE_LAST.has(String(i.sk)))
+      .map((i) => ({ pk: i.pk, sk: i.sk }));
+    await Promise.all(
+      Array.from({ length: Math.ceil(toDelete.length / 25) }, (_, n) =>
+        this.batchDelete(toDelete.slice(n * 25, n * 25 + 25)),
+      ),
+    );
+    return { deleted: toDelete.length, more: out.LastEvaluatedKey !== undefined || toDelete.length > 0 };
+  }
+
+  /** ErasureStore: progress on the erasure record (a MODIFY on the stream: the erase worker comes back). */
+  async recordErasureProgress(leadId: string, progress: { deleted: number; runStopped: boolean }): Promise<void> {
+    await this.db
+      .send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: keys.erasure(leadId),
+          UpdateExpression: 'ADD itemsDeleted :n, passes :one SET runStopped = :stopped',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':n': progress.deleted, ':one': 1, ':stopped': progress.runStopped },
+        }),
+      )
+      .catch((e: unknown) => {
+        // Finished meanwhile (by another call): nothing is left to record.
+        if (!(e instanceof ConditionalCheckFailedException)) throw e;
+      });
+  }
+
+  /** ErasureStore: the tombstone and the erasure record, the last items of the lead, in one transaction. */
+  async finishErasure(leadId: string): Promise<void> {
+    await transact(() =>
+      this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Delete: { TableName: this.tableName, Key: keys.erasure(leadId) } },
+            { Delete: { TableName: this.tableName, Key: keys.lead(leadId) } },
+          ],
+        }),
+      ),
+    );
+  }
+
+  private async batchDelete(itemKeys: Item[]): Promise<void> {
+    let request: Record<string, { DeleteRequest: { Key: Item } }[]> | undefined = {
+      [this.tableName]: itemKeys.map((Key) => ({ DeleteRequest: { Key } })),
+    };
+    for (let attempt = 0; request && Object.keys(request).length > 0; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1_000, 20 * 2 ** attempt)));
+      const out = await this.db.send(new BatchWriteCommand({ RequestItems: request }));
+      request = out.UnprocessedItems as typeof request;
+    }
+  }
+
+  /**
+   * True if the address was erased or otherwise suppressed for good: under its keyed hash, or under the plain SHA-256
+   * that suppressions made before keyed hashing used (those entries are still honoured; none is written any more).
+   */
+  async isSuppressed(email: string): Promise<boolean> {
+    const hashes = [await this.addresses.hash(email), createHash('sha256').update(email).digest('hex')];
+    const found = await Promise.all(
+      hashes.map((hash) =>
+        this.db.send(new GetCommand({ TableName: this.tableName, Key: keys.suppression(hash), ConsistentRead: true })),
+      ),
+    );
+    return found.some(({ Item }) => Item !== undefined);
   }
 
   /**

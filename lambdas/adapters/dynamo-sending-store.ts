@@ -93,7 +93,8 @@ export class DynamoSendingStore implements SendingStore, ConfirmationMailStore {
                 ConditionCheck: {
                   TableName: this.tableName,
                   Key: keys.lead(claim.leadId),
-                  ConditionExpression: '#n.#x = :exec AND #n.#s = :active',
+                  // The owning run of a lead that exists and is not being erased (a tombstone has no nurture state).
+                  ConditionExpression: '#n.#x = :exec AND #n.#s = :active AND attribute_not_exists(erasure)',
                   ExpressionAttributeNames: { '#n': 'nurture', '#x': 'executionName', '#s': 'status' },
                   ExpressionAttributeValues: { ':exec': claim.executionName, ':active': 'active' },
                 },
@@ -179,18 +180,35 @@ export class DynamoSendingStore implements SendingStore, ConfirmationMailStore {
     } catch (e) {
       if (!(e instanceof Error && e.name === 'ConditionalCheckFailedException')) throw e;
     }
+    // A new counter is created only while the lead exists and is not being erased (in the same transaction), so none
+    // outlives the lead's erasure.
     try {
-      await this.db.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: { ...Key, entity: 'confirmation-mails', windowStart, mails: 1 },
-          ConditionExpression: 'attribute_not_exists(pk) OR windowStart < :w',
-          ExpressionAttributeValues: { ':w': windowStart },
-        }),
+      await retryingConflicts(() =>
+        this.db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                ConditionCheck: {
+                  TableName: this.tableName,
+                  Key: keys.lead(leadId),
+                  ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(erasure)',
+                },
+              },
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: { ...Key, entity: 'confirmation-mails', windowStart, mails: 1 },
+                  ConditionExpression: 'attribute_not_exists(pk) OR windowStart < :w',
+                  ExpressionAttributeValues: { ':w': windowStart },
+                },
+              },
+            ],
+          }),
+        ),
       );
       return true;
     } catch (e) {
-      if (e instanceof Error && e.name === 'ConditionalCheckFailedException') return false;
+      if (reasonCodes(e).includes('ConditionalCheckFailed')) return false;
       throw e;
     }
   }

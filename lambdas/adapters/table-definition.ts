@@ -8,8 +8,12 @@
  * | event          | LEAD#<leadId>    | EVENT#<eventId>        | put once per eventId; `appliedAt` when scored |
  * | stage history  | LEAD#<leadId>    | STAGE#<at>#<to>        | put once per transition                 |
  * | outbox         | LEAD#<leadId>    | OUTBOX#<eventId>       | a lifecycle event to publish, written with its transition |
+ * | erasure        | LEAD#<leadId>    | ERASURE                | an erasure under way (drives the erase worker) |
  * | identity       | EMAIL#<email>    | IDENTITY               | created with the lead in one transaction |
- * | suppression    | SUPPRESS#<sha256(email)> | SUPPRESSION    | survives erasure                        |
+ * | suppression    | SUPPRESS#<hmac(email)> | SUPPRESSION      | survives erasure (keyed hash, address-hash.ts) |
+ *
+ * While a lead is being erased its `LEAD` item is a tombstone (`entity: 'erased-lead'`, an `erasure` attribute, no
+ * personal data, no index keys): every append to the partition is conditional on the lead item having no `erasure`.
  */
 export const TABLE = {
   partitionKey: 'pk',
@@ -27,6 +31,7 @@ export const keys = {
   event: (leadId: string, eventId: string) => ({ pk: `LEAD#${leadId}`, sk: `EVENT#${eventId}` }),
   stage: (leadId: string, at: string, to: string) => ({ pk: `LEAD#${leadId}`, sk: `STAGE#${at}#${to}` }),
   outbox: (leadId: string, eventId: string) => ({ pk: `LEAD#${leadId}`, sk: `OUTBOX#${eventId}` }),
+  erasure: (leadId: string) => ({ pk: `LEAD#${leadId}`, sk: 'ERASURE' }),
   identity: (email: string) => ({ pk: `EMAIL#${email}`, sk: 'IDENTITY' }),
   suppression: (emailHash: string) => ({ pk: `SUPPRESS#${emailHash}`, sk: 'SUPPRESSION' }),
   stageIndex: (stage: string) => `STAGE#${stage}`,

@@ -83,6 +83,8 @@ export async function captureForm(
     source: 'form',
     properties,
   });
+  // Erased between the lookup and the write: the address is suppressed now, and nothing was written.
+  if (outcome === 'gone') return { leadId: undefined, outcome: 'suppressed' };
   return { leadId, outcome, ...(pending && outcome === 'recorded' ? { confirmation: 'requested' as const } : {}) };
 }
 
@@ -137,9 +139,20 @@ export interface IngestResult {
 const FUTURE_TOLERANCE_MS = 5 * 60_000;
 
 /**
+ * An event with neither `eventId` nor `occurredAt` is identified by its content and the UTC window it arrived in:
+ * a client's retry within the window is a duplicate (a second identical event in it counts once too). README
+ * "Sending events" and the OpenAPI document say so.
+ */
+export const IMPLICIT_ID_WINDOW_MS = 15 * 60_000;
+
+/** The start of the implicit-id window `at` falls in. */
+export const implicitIdWindow = (at: Date): string =>
+  new Date(Math.floor(at.getTime() / IMPLICIT_ID_WINDOW_MS) * IMPLICIT_ID_WINDOW_MS).toISOString();
+
+/**
  * Records a batch of web/product events. Each event is validated on its own: a bad one is rejected with its index
- * and reason, the others are recorded. Without an eventId the id is derived from the event's content, so a retry of
- * an event that carries `occurredAt` is recognized as a duplicate.
+ * and reason, the others are recorded. Without an eventId the id is derived from the event's content (and
+ * `occurredAt`, or else the {@link IMPLICIT_ID_WINDOW_MS} window it arrived in), so a retry is a duplicate.
  */
 export async function ingestEvents(
   deps: CaptureDeps,
@@ -179,10 +192,14 @@ export async function ingestEvents(
       }
     }
     if (!leadId) continue;
+    // Without an id, an event that says when it happened is identified by that instant; one that does not, by the
+    // window it arrived in (the arrival instant would make every retry a new event).
     const eventId =
       e.eventId ??
       uuidv5(
-        `api|${leadId}|${e.type}|${occurredAt.toISOString()}|${canonical(e.properties ?? {})}`,
+        e.occurredAt
+          ? `api|${leadId}|${e.type}|${occurredAt.toISOString()}|${canonical(e.properties ?? {})}`
+          : `api|${leadId}|${e.type}|window:${implicitIdWindow(now)}|${canonical(e.properties ?? {})}`,
         LEADLOOP_NAMESPACE,
       );
     const event: LeadEvent = {
@@ -194,8 +211,10 @@ export async function ingestEvents(
       source,
       properties: e.properties ?? {},
     };
-    if ((await deps.leads.appendEvent(event)) === 'recorded') result.accepted++;
-    else result.duplicates++;
+    const outcome = await deps.leads.appendEvent(event);
+    if (outcome === 'recorded') result.accepted++;
+    else if (outcome === 'duplicate') result.duplicates++;
+    else result.rejected.push({ index, error: 'leadId: no such lead' });
   }
   return result;
 }

@@ -75,7 +75,9 @@ export async function recordEngagement(deps: EngagementDeps, record: SesEventRec
       properties: final.properties,
     };
     const outcome = await deps.leads.appendEvent(event);
-    (outcome === 'recorded' ? result.recorded : result.duplicates).push(event);
+    if (outcome === 'gone')
+      result.unattributed++; // erased meanwhile: nothing written
+    else (outcome === 'recorded' ? result.recorded : result.duplicates).push(event);
   }
   return result;
 }

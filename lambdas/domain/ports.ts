@@ -11,8 +11,11 @@ export interface LeadRepository {
    * won the race), nothing is written and the existing lead id is returned.
    */
   createLead(lead: Lead): Promise<{ leadId: string; created: boolean }>;
-  /** Appends an event once per (leadId, eventId); a second append of the same id is a no-op. */
-  appendEvent(event: LeadEvent): Promise<'recorded' | 'duplicate'>;
+  /**
+   * Appends an event once per (leadId, eventId); a second append of the same id is a no-op (`duplicate`). Only while
+   * the lead exists and is not being erased, in the same write: otherwise nothing is written (`gone`).
+   */
+  appendEvent(event: LeadEvent): Promise<'recorded' | 'duplicate' | 'gone'>;
   listEvents(leadId: string): Promise<LeadEvent[]>;
   /** True if the address was erased (or otherwise suppressed for good): it must not be re-added. */
   isSuppressed(email: string): Promise<boolean>;

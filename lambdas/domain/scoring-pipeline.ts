@@ -2,7 +2,12 @@ import type { Clock } from './clock.js';
 import { ConflictError } from './errors.js';
 import type { LeadEvent } from './events.js';
 import type { Lead, StageTransition } from './lead.js';
-import { enrollmentDecision, withEnrollment, type EnrollmentDecision } from './nurture/enrollment.js';
+import {
+  enrollmentDecision,
+  reviewAfterEnrollment,
+  withEnrollment,
+  type EnrollmentDecision,
+} from './nurture/enrollment.js';
 import type { NurtureStarter } from './nurture/ports.js';
 import type { Track } from './nurture/tracks.js';
 import type { LeadRepository } from './ports.js';
@@ -149,7 +154,28 @@ export async function followUpNurture(
       onStopFailure(e);
     }
   }
-  if (enrollment.start) await deps.nurture.starter.start({ leadId: after.leadId, ...enrollment.start });
+  if (!enrollment.start) return;
+  try {
+    await deps.nurture.starter.start({ leadId: after.leadId, ...enrollment.start });
+  } catch (e) {
+    await reviewSoon(deps, after);
+    throw e;
+  }
+}
+
+/**
+ * A start that failed is retried with the record, which may end in the DLQ: the lead is made due for review soon
+ * (`reviewAfterEnrollment`), so the sweep starts its run again or forgets the enrollment (sweep.ts) and the lead is never
+ * left "active" with no run. Best effort: if another writer got there first, its write stands.
+ */
+async function reviewSoon(deps: ScoringDeps, lead: Lead): Promise<void> {
+  const due = reviewAfterEnrollment(lead, deps.clock.now());
+  if (due === lead) return;
+  try {
+    await deps.leads.commitScoring({ ...due, version: lead.version + 1 }, [], []);
+  } catch (e) {
+    if (!(e instanceof ConflictError)) throw e;
+  }
 }
 
 /**

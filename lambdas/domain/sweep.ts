@@ -2,7 +2,13 @@ import { z } from 'zod';
 import type { Clock } from './clock.js';
 import { ConflictError } from './errors.js';
 import type { Lead, StageTransition } from './lead.js';
-import { enrollmentDecision, withEnrollment, type EnrollmentDecision, type NurtureRun } from './nurture/enrollment.js';
+import {
+  enrollmentDecision,
+  unconfirmedRun,
+  withEnrollment,
+  type EnrollmentDecision,
+  type NurtureRun,
+} from './nurture/enrollment.js';
 import type { NurtureStarter } from './nurture/ports.js';
 import type { Track } from './nurture/tracks.js';
 import type { LeadRepository } from './ports.js';
@@ -326,6 +332,14 @@ export async function requalifyLead(deps: SweepDeps, lead: Lead, asOf: Date): Pr
     if (stop) await call('stop_nurture', () => deps.nurture.stop(stop));
     if (start) await call('enroll', () => deps.nurture.start({ leadId: next.leadId, ...start }));
     if (failed.includes('enroll')) await forgetEnrollment(deps, next, requalified);
+    // An enrollment recorded long enough ago with no touch sent may never have started (StartExecution kept failing
+    // after the commit): start it again (a no-op if it runs), or, if that fails too, forget it so that the lead's next
+    // activity or review enrolls it afresh.
+    const unconfirmed = start || stop ? undefined : unconfirmedRun(next, now);
+    if (unconfirmed) {
+      await call('enroll', () => deps.nurture.start({ leadId: next.leadId, ...unconfirmed }));
+      if (failed.includes('enroll')) await forgetEnrollment(deps, next, { ...requalified, nurture: undefined });
+    }
     return { kind: 'requalified', transitions, performed, failed, conflicts: attempt - 1 };
   }
 }

@@ -148,16 +148,12 @@ describe('stream poller', () => {
     expect(r?.eventName).toBe('INSERT');
     expect(r?.eventSourceARN).toBe(p.streamArn);
     expect(r?.awsRegion).toBe(region);
-    expect(r?.dynamodb).toMatchObject({ StreamViewType: 'NEW_AND_OLD_IMAGES' });
+    expect(r?.dynamodb).toMatchObject({ StreamViewType: 'KEYS_ONLY' });
     expect(typeof r?.dynamodb.ApproximateCreationDateTime).toBe('number');
-    expect(r?.dynamodb.NewImage).toMatchObject({
-      pk: 'LEAD#b',
-      sk: 'EVENT#x1',
-      type: 'page_viewed',
-      n: 1,
-      properties: {},
-      tags: [],
-    });
+    expect(r?.dynamodb.Keys).toEqual({ pk: 'LEAD#b', sk: 'EVENT#x1' });
+    // The table streams keys only (the template's view type): no item content travels with the record.
+    expect(r?.dynamodb.NewImage).toBeUndefined();
+    expect(r?.dynamodb.OldImage).toBeUndefined();
   });
 
   it('retries from the first record reported as failed, not the records before it', async () => {

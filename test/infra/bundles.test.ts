@@ -17,7 +17,7 @@ const handlers = Object.values(template.findResources('AWS::Lambda::Function')).
 
 describe('Lambda bundles', () => {
   it('cover every function of the stack', () => {
-    expect(handlers).toHaveLength(16);
+    expect(handlers).toHaveLength(17);
     expect(handlers.every((h) => h.startsWith('lambdas/handlers/'))).toBe(true);
   });
 

@@ -2,8 +2,9 @@ import { Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CaptureApi } from '../../lib/capture-api.js';
+import { CaptureApi, PUBLIC_TABLE_ACTIONS } from '../../lib/capture-api.js';
 import { LeadStore, TABLE_READ_ACTIONS, TABLE_WRITE_ACTIONS } from '../../lib/lead-store.js';
+import type { LeadloopFunction } from '../../lib/leadloop-function.js';
 import type { LeadloopStack } from '../../lib/leadloop-stack.js';
 import { logicalIdOf, synthLeadloop, testApp } from './synth.js';
 
@@ -17,6 +18,7 @@ const ROUTES = {
   'GET /leads/{leadId}': { auth: 'AWS_IAM', apiKey: false, handler: 'adminFunction' },
   'DELETE /leads/{leadId}': { auth: 'AWS_IAM', apiKey: false, handler: 'adminFunction' },
   'GET /leads/{leadId}/export': { auth: 'AWS_IAM', apiKey: false, handler: 'adminFunction' },
+  'GET /leads/{leadId}/erasure': { auth: 'AWS_IAM', apiKey: false, handler: 'adminFunction' },
   'GET /unsubscribe': { auth: 'NONE', apiKey: false, handler: 'unsubscribeFunction' },
   'POST /unsubscribe': { auth: 'NONE', apiKey: false, handler: 'unsubscribeFunction' },
   'GET /confirm': { auth: 'NONE', apiKey: false, handler: 'confirmFunction' },
@@ -175,16 +177,39 @@ describe('CaptureApi', () => {
     template.hasOutput('EventsApiKeyId', { Value: { Ref: logicalIdOf(stack.captureApi.eventsApiKey) } });
   });
 
-  it('gives the capture function item access to the lead table and its indexes, nothing wider', () => {
-    const role = stack.captureApi.formFunction.role;
-    if (!role) throw new Error('capture-form has no role');
+  /** The DynamoDB statements of a function's policies. */
+  const dynamoStatements = (fn: LeadloopFunction) => {
+    const role = fn.role;
+    if (!role) throw new Error(`${fn.node.path} has no role`);
     const policies = template.findResources('AWS::IAM::Policy', {
       Properties: { Roles: [{ Ref: logicalIdOf(role) }] },
     });
     const statements = Object.values(policies).flatMap(
       (p) => p['Properties']['PolicyDocument']['Statement'] as { Action: string | string[]; Resource: unknown }[],
     );
-    const dynamo = statements.filter((s) => [s.Action].flat().some((a) => a.startsWith('dynamodb:')));
+    return statements.filter((s) => [s.Action].flat().some((a) => a.startsWith('dynamodb:')));
+  };
+
+  it.each([
+    ['capture-form', 'formFunction', PUBLIC_TABLE_ACTIONS.form],
+    ['capture-events', 'eventsFunction', PUBLIC_TABLE_ACTIONS.events],
+    ['unsubscribe', 'unsubscribeFunction', PUBLIC_TABLE_ACTIONS.unsubscribe],
+    ['confirm', 'confirmFunction', PUBLIC_TABLE_ACTIONS.confirm],
+  ] as const)('gives the public %s function only the item actions it uses, on the table only', (_, name, expected) => {
+    const dynamo = dynamoStatements(stack.captureApi[name]);
+    const actions = dynamo.flatMap((s) => [s.Action].flat());
+    expect(new Set(actions)).toEqual(new Set(expected));
+    for (const forbidden of ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:Scan']) {
+      expect(actions).not.toContain(forbidden);
+    }
+    const resources = JSON.stringify(dynamo.map((s) => s.Resource));
+    expect(resources).toContain(logicalIdOf(stack.leadStore.table));
+    expect(resources).not.toContain('/index/');
+    expect(resources).not.toContain('*');
+  });
+
+  it('gives the admin function item access to the lead table and its indexes, nothing wider', () => {
+    const dynamo = dynamoStatements(stack.captureApi.adminFunction);
     const actions = dynamo.flatMap((s) => [s.Action].flat());
     expect(new Set(actions)).toEqual(new Set([...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS]));
     expect(actions).not.toContain('dynamodb:*');

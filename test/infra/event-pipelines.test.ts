@@ -161,3 +161,25 @@ describe('EngagementEvents', () => {
     template.hasOutput('ConfigurationSetName', { Value: 'leadloop-dev' });
   });
 });
+
+describe('The table stream (keys only)', () => {
+  it('every stream mapping filters on what a KEYS_ONLY record carries: the event name and the keys', () => {
+    const table = logicalIdOf(stack.leadStore.table);
+    const mappings = Object.values(
+      template.findResources('AWS::Lambda::EventSourceMapping', {
+        Properties: { EventSourceArn: { 'Fn::GetAtt': [table, 'StreamArn'] } },
+      }),
+    );
+    expect(mappings.length).toBeGreaterThanOrEqual(3);
+    for (const mapping of mappings) {
+      const filters = mapping['Properties']['FilterCriteria']['Filters'] as { Pattern: string }[];
+      expect(filters.length).toBeGreaterThan(0);
+      for (const f of filters) {
+        const pattern = JSON.parse(f.Pattern) as { dynamodb?: Record<string, unknown> };
+        expect(Object.keys(pattern).sort()).toEqual(['dynamodb', 'eventName']);
+        expect(Object.keys(pattern.dynamodb ?? {})).toEqual(['Keys']);
+      }
+    }
+    template.hasResourceProperties('AWS::DynamoDB::Table', { StreamSpecification: { StreamViewType: 'KEYS_ONLY' } });
+  });
+});

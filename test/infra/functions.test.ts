@@ -22,6 +22,7 @@ const HANDLERS = [
   'requalify-shard',
   'requalify-summary',
   'publish-lead-events',
+  'erase-lead',
 ] as const;
 
 /** Every Lambda of the stack, by the handler module it runs. */

@@ -49,9 +49,9 @@ describe('LeadStore', () => {
     });
   });
 
-  it('streams new and old images, expires items by TTL, keeps point-in-time recovery, encrypts at rest', () => {
+  it('streams keys only, expires items by TTL, keeps point-in-time recovery, encrypts at rest', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
-      StreamSpecification: { StreamViewType: 'NEW_AND_OLD_IMAGES' },
+      StreamSpecification: { StreamViewType: 'KEYS_ONLY' },
       TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
       SSESpecification: { SSEEnabled: true },

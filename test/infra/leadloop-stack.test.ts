@@ -119,9 +119,16 @@ describe('LeadloopStack composition', () => {
 
   it('no other function may start nurture executions, except the requalification sweep (re-enrolment)', () => {
     const allowed = new Set([roleOf(stack.scoring.scoreFunction), roleOf(stack.requalification.sweepShardFunction)]);
+    // The erase worker stops an erased lead's run, and can do nothing else to nurture.
+    const eraser = roleOf(stack.dataRights.eraseFunction);
+    expect(
+      statementsOfRole(eraser)
+        .flatMap(actionsOf)
+        .filter((a) => a.startsWith('states:')),
+    ).toEqual(['states:StopExecution']);
     for (const fn of Object.values(stack.functions())) {
       const role = roleOf(fn);
-      if (allowed.has(role)) continue;
+      if (allowed.has(role) || role === eraser) continue;
       expect(
         statementsOfRole(role)
           .flatMap(actionsOf)

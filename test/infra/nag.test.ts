@@ -49,7 +49,7 @@ describe('cdk-nag (AWS Solutions) on the app as bin/app.ts builds it', () => {
   });
 
   it('covers the whole stack: nurture, requalification, observability', () => {
-    expect(Object.keys(stack.functions())).toHaveLength(16);
+    expect(Object.keys(stack.functions())).toHaveLength(17);
     expect(stack.observability.alarms.length).toBeGreaterThan(30);
   });
 

@@ -160,7 +160,12 @@ describe('Observability: the dashboard', () => {
         .map((m) => m[3])
         .sort(),
     ).toEqual(
-      [stack.scoring.deadLetterQueue, stack.engagement.deadLetterQueue, stack.leadEvents.deadLetterQueue]
+      [
+        stack.scoring.deadLetterQueue,
+        stack.engagement.deadLetterQueue,
+        stack.leadEvents.deadLetterQueue,
+        stack.dataRights.deadLetterQueue,
+      ]
         .map((q) => `<${logicalIdOf(q)}.QueueName>`)
         .sort(),
     );
@@ -174,7 +179,11 @@ describe('Observability: alarms, all to the alarm topic', () => {
     Object.values(template.findResources('AWS::CloudWatch::Alarm', { Properties: Match.objectLike(properties) }));
 
   it('on every dead-letter queue, from the first message', () => {
-    for (const queue of [stack.scoring.deadLetterQueue, stack.engagement.deadLetterQueue]) {
+    for (const queue of [
+      stack.scoring.deadLetterQueue,
+      stack.engagement.deadLetterQueue,
+      stack.dataRights.deadLetterQueue,
+    ]) {
       const alarms = alarmsWhere({
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
@@ -189,7 +198,7 @@ describe('Observability: alarms, all to the alarm topic', () => {
 
   it('on the errors and the throttles of each function', () => {
     const functions = Object.values(stack.functions());
-    expect(functions).toHaveLength(16);
+    expect(functions).toHaveLength(17);
     for (const fn of functions) {
       for (const metric of ['Errors', 'Throttles']) {
         const alarms = alarmsWhere({
@@ -240,7 +249,7 @@ describe('Observability: alarms, all to the alarm topic', () => {
   it('every alarm of the stack notifies the topic when it fires and when it recovers', () => {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
     // … plus the reputation brake's three (paused, bounce rate, complaint rate).
-    expect(alarms).toHaveLength(3 + 16 * 2 + 5 * 2 + 2 + 3);
+    expect(alarms).toHaveLength(4 + 17 * 2 + 5 * 2 + 2 + 3);
     for (const alarm of alarms) {
       expect(alarm['Properties']).toMatchObject({ AlarmActions: [alarmTopic()], OKActions: [alarmTopic()] });
     }
@@ -262,6 +271,20 @@ describe('Observability: the alarm topic', () => {
         ]),
       },
     });
+  });
+
+  it("lets CloudWatch use the key only for this account's alarms (aws:SourceAccount)", () => {
+    const key = template.findResources('AWS::KMS::Key')[logicalIdOf(stack.observability.alarmTopicKey)];
+    const statements = z
+      .array(z.object({ Principal: z.unknown(), Condition: z.unknown().optional() }))
+      .parse(key?.['Properties']?.['KeyPolicy']?.['Statement']);
+    const forCloudWatch = statements.filter(
+      (s) => JSON.stringify(s.Principal) === JSON.stringify({ Service: 'cloudwatch.amazonaws.com' }),
+    );
+    expect(forCloudWatch).toHaveLength(1);
+    for (const s of forCloudWatch) {
+      expect(s.Condition).toEqual({ StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } });
+    }
   });
 
   it('accepts TLS only', () => {

@@ -24,6 +24,14 @@ describe('the OpenAPI document', () => {
     }
   });
 
+  it('documents erasure: DELETE answers 202 with its status resource, or 204; the status resource 200 or 404', () => {
+    const del = OPERATIONS['DELETE /leads/{leadId}']?.responses as Record<string, { headers?: object }>;
+    expect(Object.keys(del).sort()).toEqual(['202', '204', '404']);
+    expect(del['202']?.headers).toHaveProperty('Location');
+    const status = OPERATIONS['GET /leads/{leadId}/erasure']?.responses as Record<string, unknown>;
+    expect(Object.keys(status).sort()).toEqual(['200', '404']);
+  });
+
   it('is OpenAPI 3.1 with the request schemas the handlers validate with', () => {
     const doc = openApiDocument('https://api.example.com/v1/');
     const schemas = (doc.components as { schemas: Record<string, { properties?: Record<string, unknown> }> }).schemas;

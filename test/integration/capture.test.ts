@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { captureForm, ingestEvents } from '../../lambdas/domain/capture.js';
+import { captureForm, IMPLICIT_ID_WINDOW_MS, ingestEvents } from '../../lambdas/domain/capture.js';
+import { continueErasure } from '../../lambdas/domain/erasure.js';
 import { FormSubmission } from '../../lambdas/domain/forms.js';
 import { testCaptureDeps, uniqueEmail } from '../support/dynamo.js';
 
@@ -88,7 +89,10 @@ describe('capturing forms into DynamoDB Local', () => {
     const { deps, repo, clock } = testCaptureDeps();
     const email = uniqueEmail('erase');
     const { leadId } = await captureForm(deps, { formId: 'newsletter', submission: submission(email) });
-    expect(await repo.eraseLead(leadId as string, clock.now())).toBe(true);
+    expect(await repo.requestErasure(leadId as string, clock.now())).toMatchObject({ outcome: 'requested' });
+    expect(await continueErasure({ store: repo }, leadId as string, () => 60_000, { recordProgress: false })).toBe(
+      'done',
+    );
     expect(await repo.getLead(leadId as string)).toBeUndefined();
     expect(await repo.findLeadIdByEmail(email)).toBeUndefined();
     expect(await repo.partitionItems(leadId as string)).toEqual([]);
@@ -96,6 +100,25 @@ describe('capturing forms into DynamoDB Local', () => {
     const again = await captureForm(deps, { formId: 'newsletter', submission: submission(email) });
     expect(again.outcome).toBe('suppressed');
     expect(await repo.findLeadIdByEmail(email)).toBeUndefined();
-    expect(await repo.eraseLead(leadId as string, clock.now())).toBe(false);
+    expect(await repo.requestErasure(leadId as string, clock.now())).toBeUndefined();
+  });
+
+  it('counts an event sent twice with neither eventId nor occurredAt once (a retry within the window)', async () => {
+    const { deps, repo, clock } = testCaptureDeps('2026-03-02T10:01:00.000Z');
+    const email = uniqueEmail('retry-no-id');
+    const body = [
+      { email, type: 'pricing_page_viewed', properties: { url: '/pricing' } },
+      { email, type: 'webinar_registered', properties: { webinarId: 'w-7' } },
+    ];
+    const first = await ingestEvents(deps, body);
+    clock.advance(40_000); // the client retries 40 s later, same body
+    const retry = await ingestEvents(deps, body);
+    expect(first).toMatchObject({ accepted: 2, duplicates: 0 });
+    expect(retry).toMatchObject({ accepted: 0, duplicates: 2 });
+    const leadId = (await repo.findLeadIdByEmail(email)) as string;
+    expect(await repo.listEvents(leadId)).toHaveLength(2);
+    // the next window is another event
+    clock.advance(IMPLICIT_ID_WINDOW_MS);
+    expect(await ingestEvents(deps, body.slice(0, 1))).toMatchObject({ accepted: 1, duplicates: 0 });
   });
 });

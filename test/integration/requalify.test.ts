@@ -102,12 +102,18 @@ async function scoredLead(
   return leadId;
 }
 
-/** Enrolls the lead in the track its stage belongs in, as the scoring pipeline does after a commit. */
+/**
+ * Enrolls the lead in the track its stage belongs in, as the scoring pipeline does after a commit, and records the
+ * run's first touch, as a run that started does (an enrollment with no touch for long is one whose start the sweep
+ * checks).
+ */
 async function enrolled(leadId: string, onDay: number): Promise<void> {
   const lead = await stored(leadId);
   const decision = enrollmentDecision(undefined, lead, tracks);
   if (!decision.start) throw new Error(`no track for ${lead.stage}`);
-  await repo.saveLead({ ...withEnrollment(lead, decision, day(onDay)), version: lead.version + 1 });
+  const running = withEnrollment(lead, decision, day(onDay));
+  const nurture = running.nurture && { ...running.nurture, touchesSent: 1, lastTouchAt: day(onDay).toISOString() };
+  await repo.saveLead({ ...running, ...(nurture && { nurture }), version: lead.version + 1 });
 }
 
 /** Marks the lead unresponsive, as a nurture run that ran out of touches does. */

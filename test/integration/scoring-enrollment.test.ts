@@ -11,6 +11,8 @@ import {
   type ScoringDeps,
 } from '../../lambdas/domain/scoring-pipeline.js';
 import { applyEvents, defaultModel } from '../../lambdas/domain/scoring/index.js';
+import { sweepDeps } from '../../lambdas/adapters/sweep-deps.js';
+import { isDue, requalifyLead } from '../../lambdas/domain/sweep.js';
 import { testCaptureDeps, uniqueEmail } from '../support/dynamo.js';
 
 /** A NurtureStarter that remembers names, as Step Functions does, and can be told to fail. */
@@ -37,6 +39,7 @@ class RecordingStarter implements NurtureStarter {
 
 function setup() {
   const base = testCaptureDeps();
+  const clock = base.clock;
   const starter = new RecordingStarter();
   const scoring: ScoringDeps = {
     leads: base.repo,
@@ -44,7 +47,7 @@ function setup() {
     apply: (lead, events, now) => applyEvents(lead, events, defaultModel, now),
     nurture: { tracks: DEFAULT_NURTURE_PLAN.tracks, starter },
   };
-  return { capture: base.deps, repo: base.repo, starter, scoring };
+  return { capture: base.deps, repo: base.repo, starter, scoring, clock };
 }
 
 /** A newsletter signup, recorded: the lead id and its event id. */
@@ -99,5 +102,54 @@ describe('nurture enrollment from the scoring pipeline', () => {
     expect(retry.applied).toEqual([]);
     await followUpNurture(s.scoring, { after: retry.after, enrollment: pendingStart(retry.after) });
     expect(s.starter.started.map((r) => r.executionName)).toEqual([first.enrollment.start?.executionName]);
+  });
+
+  it('a start that keeps failing leaves the lead due soon, and the sweep forgets the enrollment it cannot start', async () => {
+    const s = setup();
+    const { leadId, eventIds } = await subscribe(s, true);
+    const failing: NurtureStarter = {
+      start: async () => Promise.reject(new Error('ExecutionLimitExceeded')),
+      stop: async () => 'not_running',
+    };
+    const scoring: ScoringDeps = { ...s.scoring, nurture: { tracks: DEFAULT_NURTURE_PLAN.tracks, starter: failing } };
+    const first = await scorePendingEvents(scoring, leadId, eventIds);
+    await expect(followUpNurture(scoring, first)).rejects.toThrow('ExecutionLimitExceeded');
+    // every retry of the record fails the same way, then it is dead-lettered: the lead says "active", no run exists
+    const recorded = await s.repo.getLead(leadId);
+    expect(recorded?.nurture?.status).toBe('active');
+
+    // … but it is due for review within minutes, and the sweep then finds it
+    s.clock.advance(20 * 60_000);
+    const asOf = s.clock.now();
+    if (!recorded) throw new Error('no lead');
+    expect(isDue(recorded, asOf)).toBe(true);
+    const deps = {
+      ...sweepDeps({
+        repository: s.repo,
+        model: defaultModel,
+        nurture: failing,
+        tracks: DEFAULT_NURTURE_PLAN.tracks,
+        clock: s.clock,
+      }),
+      sleep: async () => undefined,
+    };
+    const outcome = await requalifyLead(deps, recorded, asOf);
+    expect(outcome).toMatchObject({ kind: 'requalified', failed: ['enroll'] });
+    const after = await s.repo.getLead(leadId);
+    expect(after?.nurture).toBeUndefined();
+
+    // once Step Functions answers again, the next scoring of the lead enrolls it afresh
+    await s.capture.leads.appendEvent({
+      eventId: `later-${leadId}`,
+      leadId,
+      type: 'page_viewed',
+      occurredAt: s.clock.now().toISOString(),
+      receivedAt: s.clock.now().toISOString(),
+      source: 'api',
+      properties: { url: '/blog' },
+    });
+    const later = await scorePendingEvents(s.scoring, leadId, [`later-${leadId}`]);
+    await followUpNurture(s.scoring, later);
+    expect(s.starter.started.map((r) => r.leadId)).toEqual([leadId]);
   });
 });

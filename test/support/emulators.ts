@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
+import { LocalSecretsManager } from '../../lib/local/adapters/secrets-manager.js';
 import { startLocalAwsEndpoint } from '../../lib/local/aws-endpoint.js';
 import { startDynamoDbLocal, ensureTable } from '../../lib/local/dynamodb.js';
 import { freePort } from '../../lib/local/ports.js';
 import type { TestProject } from 'vitest/node';
 import { tableProperties, testDeployment } from './deployment.js';
+import { TEST_SUPPRESSION_KEY } from './dynamo.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -45,6 +47,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
 async function startEmulators(): Promise<Emulators> {
   const port = await freePort();
   const ddb = await startDynamoDbLocal({ port });
+  const tableName = 'leadloop-test';
+  const deployment = testDeployment(tableName);
+  // The template's secrets, the suppression key set to the one the tests' repositories use (test/support/dynamo.ts).
+  const secrets = new LocalSecretsManager(deployment.secrets);
+  const suppressionKey = Object.values(deployment.secrets).find((s) =>
+    s.logicalId.startsWith('DataRightsSuppressionKey'),
+  );
+  if (!suppressionKey) throw new Error('the template has no suppression key secret');
+  secrets.put(suppressionKey.arn, TEST_SUPPRESSION_KEY);
   const stub = await startLocalAwsEndpoint({
     port: 0,
     services: [
@@ -63,9 +74,9 @@ async function startEmulators(): Promise<Emulators> {
         protocol: '1.1',
         handle: async () => ({ FailedEntryCount: 0, Entries: [{ EventId: randomUUID() }] }),
       },
+      secrets.service(),
     ],
   });
-  const deployment = testDeployment('leadloop-test');
   const machines = Object.fromEntries(
     Object.values(deployment.stateMachines)
       .filter((m) => m.track !== undefined)
@@ -75,7 +86,9 @@ async function startEmulators(): Promise<Emulators> {
     AWS_ENDPOINT_URL_DYNAMODB: ddb.endpoint,
     AWS_ENDPOINT_URL_SFN: stub.url,
     AWS_ENDPOINT_URL_EVENTBRIDGE: stub.url,
-    TABLE_NAME: 'leadloop-test',
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: stub.url,
+    SUPPRESSION_KEY_SECRET_ARN: suppressionKey.arn,
+    TABLE_NAME: tableName,
     NURTURE_STATE_MACHINES: JSON.stringify(machines),
     EVENT_BUS_NAME: 'default',
     ALLOWED_ORIGINS: 'http://localhost:3000,http://127.0.0.1:3000',

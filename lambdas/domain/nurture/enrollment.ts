@@ -114,3 +114,26 @@ export function withEnrollment(lead: Lead, decision: EnrollmentDecision, now: Da
   }
   return lead;
 }
+
+/**
+ * How long a recorded enrollment may go without its run's first touch before the sweep makes sure the run exists
+ * (its `StartExecution` may have failed for good after the commit that recorded it).
+ */
+export const START_RECONCILE_AFTER_MS = 15 * 60_000;
+
+/**
+ * The run a lead's record says is active but may never have started: enrolled at least `afterMs` ago and no touch
+ * sent yet. Starting it again is safe (the execution name makes a repeat a no-op).
+ */
+export function unconfirmedRun(lead: Lead, now: Date, afterMs = START_RECONCILE_AFTER_MS): NurtureRun | undefined {
+  const n = lead.nurture;
+  if (!n || n.status !== 'active' || n.touchesSent > 0 || n.lastTouchAt !== undefined) return undefined;
+  if (now.getTime() - Date.parse(n.enrolledAt) < afterMs) return undefined;
+  return { track: n.track, executionName: n.executionName };
+}
+
+/** A newly enrolled lead is due for review soon enough for the sweep to check that its run started. */
+export function reviewAfterEnrollment(lead: Lead, now: Date, afterMs = START_RECONCILE_AFTER_MS): Lead {
+  const check = new Date(now.getTime() + afterMs).toISOString();
+  return lead.reviewAt !== undefined && lead.reviewAt <= check ? lead : { ...lead, reviewAt: check };
+}

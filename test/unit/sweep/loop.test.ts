@@ -309,3 +309,58 @@ describe('a nurture run that cannot be started', () => {
     expect(isDue(stored ?? lead, ASOF)).toBe(false);
   });
 });
+
+describe('an enrollment whose run never started (StartExecution kept failing after the commit)', () => {
+  /** A lead recorded as running `newsletter` since `enrolledAt`, no touch sent, due now. */
+  function stranded(store: MemoryLeads, enrolledAt: string): Lead {
+    const [lead] = seed(store, 1, 0);
+    if (!lead) throw new Error('no lead');
+    const run = { track: 'newsletter', executionName: `${lead.leadId}-newsletter-1` };
+    const withRun: Lead = { ...lead, nurture: { ...run, status: 'active', enrolledAt, touchesSent: 0 } };
+    store.leads.set(lead.leadId, withRun);
+    return withRun;
+  }
+  const keepRules: Requalify = (l, now) => ({
+    lead: { ...l, reviewAt: new Date(now.getTime() + DAY_MS).toISOString() },
+    transitions: [],
+    actions: [],
+  });
+  const sweep = (deps: SweepDeps) =>
+    sweepShard(deps, ShardSweepInput.parse({ shard: 0, asOf: ASOF.toISOString() }), () => 60_000);
+  const anHourAgo = new Date(ASOF.getTime() - 3_600_000).toISOString();
+
+  it('is started again by the sweep (a no-op if it runs), unless it is recent', async () => {
+    const store = new MemoryLeads();
+    const lead = stranded(store, anHourAgo);
+    const enrolledAt = new Date(ASOF.getTime() - 60_000).toISOString();
+    const recent: Lead = {
+      ...lead,
+      leadId: 'lead-recent',
+      email: 'recent@example.com',
+      nurture: { track: 'newsletter', executionName: 'recent-run', status: 'active', enrolledAt, touchesSent: 0 },
+    };
+    store.leads.set(recent.leadId, recent);
+    const { deps, nurture } = harness(store, { costMs: 1, reserveMs: 0, pageSize: 10 });
+    const result = await sweep({ ...deps, requalify: keepRules });
+    expect(nurture.started).toEqual([
+      { leadId: lead.leadId, track: 'newsletter', executionName: `${lead.leadId}-newsletter-1` },
+    ]);
+    expect(result.counts.actions).toEqual({ enroll: 1 });
+    expect(result.counts.reviewed).toBe(2);
+    expect(store.leads.get(lead.leadId)?.nurture?.status).toBe('active');
+    expect(store.leads.get(recent.leadId)?.nurture?.status).toBe('active');
+  });
+
+  it('is forgotten when starting it fails again, so the lead is not "active" with no run', async () => {
+    const store = new MemoryLeads();
+    const lead = stranded(store, anHourAgo);
+    const { deps } = harness(store, { costMs: 1, reserveMs: 0, pageSize: 10 });
+    const failing = {
+      start: async () => Promise.reject(new Error('ExecutionLimitExceeded')),
+      stop: async () => 'not_running' as const,
+    };
+    const result = await sweep({ ...deps, requalify: keepRules, nurture: failing });
+    expect(result.counts).toMatchObject({ reviewed: 1, actionFailures: 1 });
+    expect(store.leads.get(lead.leadId)?.nurture).toBeUndefined();
+  });
+});
