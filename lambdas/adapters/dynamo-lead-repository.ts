@@ -27,6 +27,7 @@ import type { ClaimResult, OutboxKey } from '../domain/publish-lead-events.js';
 import type { LeadRepository } from '../domain/ports.js';
 import type { DuePage, ReviewIndex } from '../domain/sweep.js';
 import { TABLE, keys, reviewShardOf } from './table-definition.js';
+import { assertItemFits } from './item-size.js';
 
 type Item = Record<string, unknown>;
 
@@ -234,6 +235,7 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
   async commitScoring(lead: Lead, appliedEventIds: string[], transitions: StageTransition[]): Promise<void> {
     const appliedAt = new Date().toISOString();
     const outbox = leadEventsFor(lead, transitions);
+    assertItemFits(leadItem(lead));
     try {
       await this.db.send(
         new TransactWriteCommand({
