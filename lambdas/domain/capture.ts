@@ -44,7 +44,7 @@ async function leadIdFor(deps: CaptureDeps, email: string, at: Date): Promise<st
   const existing = await deps.leads.findLeadIdByEmail(email);
   if (existing) return existing;
   if (await deps.leads.isSuppressed(email)) return undefined;
-  const { leadId } = await deps.leads.createLead(newLead(deps.newLeadId(at), email, at));
+  const { leadId } = await deps.leads.createLead({ ...newLead(deps.newLeadId(at), email, at), activity: {} });
   return leadId;
 }
 

@@ -547,8 +547,10 @@ describe('DynamoDB faults: scoring from the table stream', () => {
     const [audited] = await audit([leadId]);
     expect(audited?.mismatches).toEqual([]);
     expect(audited?.applied).toHaveLength(16);
-    // One invocation applies one event here, so exactly one lead write per event: no double apply, no lost update.
-    expect(audited?.lead.version).toBe(16);
+    // An invocation applies its own event and any other the lead still has pending (issue 13), so there are at most
+    // as many lead writes as events, and the audit above shows each applied once: no double apply, no lost update.
+    expect(audited?.lead.version).toBeGreaterThanOrEqual(1);
+    expect(audited?.lead.version).toBeLessThanOrEqual(16);
   }, 60_000);
 });
 
