@@ -322,6 +322,15 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex {
     return byLead;
   }
 
+  /** Every shard's leads with unapplied events received before `receivedBefore` (for `leadloop redrive`). */
+  async allLeadsWithPendingEvents(receivedBefore: Date): Promise<Map<string, string[]>> {
+    const all = new Map<string, string[]>();
+    for (let shard = 0; shard < TABLE.reviewShards; shard++) {
+      for (const [leadId, ids] of await this.leadsWithPendingEvents(shard, receivedBefore)) all.set(leadId, ids);
+    }
+    return all;
+  }
+
   async listEvents(leadId: string): Promise<LeadEvent[]> {
     return (await this.queryPrefix(leadId, 'EVENT#')).map((i) => LeadEvent.parse(i));
   }
