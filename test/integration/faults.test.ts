@@ -5,7 +5,7 @@ import {
   GetRecordsCommand,
   GetShardIteratorCommand,
 } from '@aws-sdk/client-dynamodb-streams';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type {
   APIGatewayProxyEvent,
   APIGatewayProxyResult,
@@ -27,7 +27,10 @@ import { testRepository, uniqueEmail } from '../support/dynamo.js';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { ulid } from 'ulid';
+import { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-repository.js';
 import { DynamoSendingStore } from '../../lambdas/adapters/dynamo-sending-store.js';
+import { ensureTable } from '../../lib/local/dynamodb.js';
+import { tableProperties } from '../support/deployment.js';
 import { SesMailer } from '../../lambdas/adapters/ses-mailer.js';
 import { SfnNurtureStarter } from '../../lambdas/adapters/sfn-nurture-starter.js';
 import { fixedClock } from '../../lambdas/domain/clock.js';
@@ -686,10 +689,20 @@ describe('poison records', () => {
 
 describe('SES and Step Functions faults', () => {
   const NOW = '2026-03-02T15:00:00.000Z'; // a Monday, inside the send window
-  const sending = new DynamoSendingStore(doc, tableName);
+
+  /**
+   * A table of its own: the reputation brake is one item per table, and other suites record bounces and complaints
+   * on the shared one (a paused brake would defer these touches).
+   */
+  async function ownTable() {
+    const name = `faults-ses-${ulid().toLowerCase()}`;
+    await ensureTable(ddb, name, tableProperties());
+    const ownDoc = DynamoDBDocumentClient.from(ddb, { marshallOptions: { removeUndefinedValues: true } });
+    return { repo: new DynamoLeadRepository(ownDoc, name), sending: new DynamoSendingStore(ownDoc, name) };
+  }
 
   /** A consenting lead whose current run is on the newsletter track, no touch sent yet. */
-  async function leadInRun(): Promise<Lead> {
+  async function leadInRun(repo: DynamoLeadRepository): Promise<Lead> {
     const leadId = ulid();
     const lead: Lead = {
       ...newLead(leadId, `${leadId.toLowerCase()}@example-corp.com`, new Date('2026-02-01T00:00:00Z')),
@@ -710,6 +723,7 @@ describe('SES and Step Functions faults', () => {
   }
 
   it('SES throttling, 5xx and timeouts before or after acceptance: mails sent = touches claimed, each once', async () => {
+    const { repo, sending } = await ownTable();
     const ses = fakeSes();
     const client = new SESv2Client({ region: REGION, credentials, maxAttempts: 1, requestHandler: ses.requestHandler });
     const faults = installFaults(client, {
@@ -737,7 +751,7 @@ describe('SES and Step Functions faults', () => {
     // Imported here, after the quiet-logs settings above (a static import would build its logger before them).
     const { createHandler: touchHandler } = await import('../../lambdas/handlers/nurture-touch.js');
     const touch = touchHandler(() => deps);
-    const leads = await Promise.all(Array.from({ length: 30 }, () => leadInRun()));
+    const leads = await Promise.all(Array.from({ length: 30 }, () => leadInRun(repo)));
 
     // Each touch as its state retries it: a thrown (retryable) error is tried again, up to 10 times.
     const results = await Promise.all(
