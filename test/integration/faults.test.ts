@@ -31,8 +31,6 @@ import { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-reposit
 import { DynamoSendingStore } from '../../lambdas/adapters/dynamo-sending-store.js';
 import { ensureTable } from '../../lib/local/dynamodb.js';
 import { tableProperties } from '../support/deployment.js';
-import { SesMailer } from '../../lambdas/adapters/ses-mailer.js';
-import { SfnNurtureStarter } from '../../lambdas/adapters/sfn-nurture-starter.js';
 import { fixedClock } from '../../lambdas/domain/clock.js';
 import { newLead, type Lead } from '../../lambdas/domain/lead.js';
 import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
@@ -724,6 +722,10 @@ describe('SES and Step Functions faults', () => {
 
   it('SES throttling, 5xx and timeouts before or after acceptance: mails sent = touches claimed, each once', async () => {
     const { repo, sending } = await ownTable();
+    // The mailer from the same module generation as the handler (earlier tests reset modules): its errors must be
+    // the classes the handler checks for.
+    const { createHandler: touchHandler } = await import('../../lambdas/handlers/nurture-touch.js');
+    const { SesMailer } = await import('../../lambdas/adapters/ses-mailer.js');
     const ses = fakeSes();
     const client = new SESv2Client({ region: REGION, credentials, maxAttempts: 1, requestHandler: ses.requestHandler });
     const faults = installFaults(client, {
@@ -748,8 +750,6 @@ describe('SES and Step Functions faults', () => {
       sending,
       maxWriteAttempts: 10,
     };
-    // Imported here, after the quiet-logs settings above (a static import would build its logger before them).
-    const { createHandler: touchHandler } = await import('../../lambdas/handlers/nurture-touch.js');
     const touch = touchHandler(() => deps);
     const leads = await Promise.all(Array.from({ length: 30 }, () => leadInRun(repo)));
 
@@ -812,6 +812,7 @@ describe('SES and Step Functions faults', () => {
     );
     const clock = fixedClock(NOW);
     const { createHandler: scoreHandler } = await import('../../lambdas/handlers/score-stream.js');
+    const { SfnNurtureStarter } = await import('../../lambdas/adapters/sfn-nurture-starter.js');
     const score = scoreHandler(() => ({
       leads: repo,
       clock,
