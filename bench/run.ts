@@ -13,6 +13,7 @@ const BENCHES: Record<string, string[]> = {
   requalify: ['bench/requalify.ts'],
   soak: ['bench/soak.ts'],
   handoff: ['bench/handoff.ts'],
+  'per-lead': ['bench/per-lead.ts'],
   'model-lab': ['bench/model-lab.ts'],
   coldstart: ['bench/coldstart.ts'],
 };

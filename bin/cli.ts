@@ -40,6 +40,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'erase a lead (by --email); only a hash of the address is kept so it is never re-added',
     load: async () => (await import('./commands/operator.js')).eraseLead,
   },
+  redrive: {
+    summary: "re-score the leads whose events were never applied (the scoring DLQ's records) and empty the DLQ",
+    load: async () => (await import('./commands/redrive.js')).redrive,
+  },
   inject: {
     summary: 'inject an SES event (bounce, complaint, open, click, unsubscribe) into a running local stack',
     load: async () => (await import('./commands/inject.js')).inject,

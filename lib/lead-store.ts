@@ -56,7 +56,7 @@ export class LeadStore extends Construct {
       removalPolicy,
     });
 
-    for (const index of [TABLE.byStageIndex, TABLE.reviewIndex]) {
+    for (const index of [TABLE.byStageIndex, TABLE.reviewIndex, TABLE.pendingIndex]) {
       this.table.addGlobalSecondaryIndex({
         indexName: index.name,
         partitionKey: string(index.partitionKey),
@@ -100,11 +100,13 @@ export function grantLeadTableActions(table: ITable, grantee: IGrantable, action
 }
 
 /**
- * Grants item access to the lead table and its two indexes, named one by one (no `index/*` wildcard), and no `Scan`:
+ * Grants item access to the lead table and its indexes, named one by one (no `index/*` wildcard), and no `Scan`:
  * every access pattern of DESIGN §3 is a key lookup or a query. With a customer-managed key, also its use.
  */
 export function grantLeadTableData(table: ITable, grantee: IGrantable, access: 'read' | 'readWrite'): Grant {
-  const indexArns = [TABLE.byStageIndex, TABLE.reviewIndex].map((index) => `${table.tableArn}/index/${index.name}`);
+  const indexArns = [TABLE.byStageIndex, TABLE.reviewIndex, TABLE.pendingIndex].map(
+    (index) => `${table.tableArn}/index/${index.name}`,
+  );
   const actions: string[] =
     access === 'read' ? [...TABLE_READ_ACTIONS] : [...TABLE_READ_ACTIONS, ...TABLE_WRITE_ACTIONS];
   if (table.encryptionKey) {

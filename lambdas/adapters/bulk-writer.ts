@@ -1,7 +1,7 @@
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { LeadEvent } from '../domain/events.js';
 import type { Lead, StageTransition } from '../domain/lead.js';
-import { eventItem, leadItem, stageItem } from './dynamo-lead-repository.js';
+import { appliedEventItem, eventItem, eventLookupItems, leadItem, stageItem } from './dynamo-lead-repository.js';
 import { keys } from './table-definition.js';
 
 /**
@@ -74,7 +74,9 @@ export function bulkWriter(db: DynamoDBDocumentClient, table: string, concurrenc
         leadId: lead.leadId,
         createdAt: lead.createdAt,
       });
-      for (const e of events) pending.push(scored ? { ...eventItem(e), appliedAt: scored.appliedAt } : eventItem(e));
+      for (const e of events) {
+        pending.push(scored ? appliedEventItem(e, scored.appliedAt) : eventItem(e), ...eventLookupItems(e));
+      }
       for (const t of scored?.transitions ?? []) pending.push(stageItem(lead.leadId, t));
       await drain(false);
     },

@@ -24,10 +24,12 @@ import {
 } from '../domain/lead-events.js';
 import type { ErasureStatus, ErasureStore } from '../domain/erasure.js';
 import type { ClaimResult, OutboxKey } from '../domain/publish-lead-events.js';
+import { lookupsOf, type EventLookup } from '../domain/event-lookups.js';
 import type { LeadRepository } from '../domain/ports.js';
 import type { DuePage, ReviewIndex } from '../domain/sweep.js';
 import { TABLE, keys, reviewShardOf } from './table-definition.js';
 import type { AddressHasher } from './address-hash.js';
+import { assertItemFits } from './item-size.js';
 
 type Item = Record<string, unknown>;
 
@@ -48,9 +50,39 @@ export function leadItem(lead: Lead): Item {
   };
 }
 
-/** An event item as stored: the event plus its keys (shared with bulk writers: the demo seed, benchmarks). */
+/**
+ * An event item as stored: the event plus its keys (shared with bulk writers: the demo seed, benchmarks), and the
+ * pending index's keys, which scoring removes when it applies the event.
+ */
 export function eventItem(e: LeadEvent): Item {
-  return { ...e, ...keys.event(e.leadId, e.eventId), entity: 'event' };
+  return {
+    ...e,
+    ...keys.event(e.leadId, e.eventId),
+    entity: 'event',
+    [TABLE.pendingIndex.partitionKey]: keys.pendingShard(reviewShardOf(e.leadId)),
+    [TABLE.pendingIndex.sortKey]: `${e.leadId}#${e.receivedAt}#${e.eventId}`,
+  };
+}
+
+/** An event item already applied (`appliedAt`), as bulk writers store scored histories: not in the pending index. */
+export function appliedEventItem(e: LeadEvent, appliedAt: string): Item {
+  return { ...e, ...keys.event(e.leadId, e.eventId), entity: 'event', appliedAt };
+}
+
+function lookupKey(e: LeadEvent, lookup: EventLookup): { pk: string; sk: string } {
+  switch (lookup.kind) {
+    case 'suppress':
+      return keys.eventKind(e.leadId, 'suppress', e.eventId);
+    case 'sent':
+      return keys.eventKind(e.leadId, 'sent', `${e.occurredAt}#${e.eventId}`);
+    case 'message':
+      return keys.messageEvent(e.leadId, lookup.messageId, e.eventId);
+  }
+}
+
+/** The lookup copies an event is filed under (domain/event-lookups.ts), written in the event's own transaction. */
+export function eventLookupItems(e: LeadEvent): Item[] {
+  return lookupsOf(e).map((lookup) => ({ ...e, ...lookupKey(e, lookup), entity: 'eventLookup' }));
 }
 
 /** A stage-history item as stored (shared with bulk writers). */
@@ -197,9 +229,11 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex, Erasur
 
   /**
    * Puts the event only if its id is new and, in the same transaction, its lead exists and is not being erased
-   * (`gone`): an event can never outlive its lead's erasure.
+   * (`gone`): an event can never outlive its lead's erasure. Its lookup copies go in the same transaction: a lookup
+   * never exists without its event, nor the reverse.
    */
   async appendEvent(event: LeadEvent): Promise<'recorded' | 'duplicate' | 'gone'> {
+    const lookups = eventLookupItems(event);
     try {
       await transact(
         () =>
@@ -214,6 +248,7 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex, Erasur
                     ConditionExpression: 'attribute_not_exists(pk)',
                   },
                 },
+                ...lookups.map((Item) => ({ Put: { TableName: this.tableName, Item } })),
               ],
             }),
           ),
@@ -234,6 +269,87 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex, Erasur
     return {
       ConditionCheck: { TableName: this.tableName, Key: keys.lead(leadId), ConditionExpression: LEAD_IS_LIVE },
     };
+  }
+
+  async getEvent(leadId: string, eventId: string): Promise<LeadEvent | undefined> {
+    const { Item } = await this.db.send(
+      new GetCommand({ TableName: this.tableName, Key: keys.event(leadId, eventId), ConsistentRead: true }),
+    );
+    return Item ? LeadEvent.parse(Item) : undefined;
+  }
+
+  async suppressingEvents(leadId: string): Promise<LeadEvent[]> {
+    return (await this.queryPrefix(leadId, keys.eventKind(leadId, 'suppress', '').sk)).map((i) => LeadEvent.parse(i));
+  }
+
+  async nurtureSendsSince(leadId: string, since: Date): Promise<LeadEvent[]> {
+    const from = keys.eventKind(leadId, 'sent', since.toISOString()).sk;
+    const to = keys.eventKind(leadId, 'sent', '~').sk;
+    return (await this.queryRange(leadId, from, to)).map((i) => LeadEvent.parse(i));
+  }
+
+  async messageEvents(leadId: string, messageId: string): Promise<LeadEvent[]> {
+    return (await this.queryPrefix(leadId, keys.messageEvent(leadId, messageId, '').sk)).map((i) => LeadEvent.parse(i));
+  }
+
+  /** From the pending index (eventually consistent; loadPending re-reads each event consistently). */
+  async pendingEventIds(leadId: string): Promise<string[]> {
+    const ids: string[] = [];
+    let ExclusiveStartKey: Item | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: TABLE.pendingIndex.name,
+          KeyConditionExpression: '#pk = :shard AND begins_with(#sk, :lead)',
+          ExpressionAttributeNames: { '#pk': TABLE.pendingIndex.partitionKey, '#sk': TABLE.pendingIndex.sortKey },
+          ExpressionAttributeValues: { ':shard': keys.pendingShard(reviewShardOf(leadId)), ':lead': `${leadId}#` },
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of out.Items ?? []) if (typeof item.sk === 'string') ids.push(item.sk.slice('EVENT#'.length));
+      ExclusiveStartKey = out.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return ids;
+  }
+
+  /**
+   * Leads of one pending-index shard with events not applied yet that were received before `receivedBefore` (so not
+   * merely in flight on the stream): what `leadloop redrive` and the sweep re-score. Cost grows with unapplied events.
+   */
+  async leadsWithPendingEvents(shard: number, receivedBefore: Date): Promise<Map<string, string[]>> {
+    const byLead = new Map<string, string[]>();
+    let ExclusiveStartKey: Item | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: TABLE.pendingIndex.name,
+          KeyConditionExpression: '#pk = :shard',
+          ExpressionAttributeNames: { '#pk': TABLE.pendingIndex.partitionKey },
+          ExpressionAttributeValues: { ':shard': keys.pendingShard(shard) },
+          ExclusiveStartKey,
+        }),
+      );
+      for (const item of out.Items ?? []) {
+        const position = item[TABLE.pendingIndex.sortKey];
+        if (typeof position !== 'string' || typeof item.sk !== 'string') continue;
+        const [leadId, receivedAt] = position.split('#');
+        if (!leadId || !receivedAt || receivedAt >= receivedBefore.toISOString()) continue;
+        byLead.set(leadId, [...(byLead.get(leadId) ?? []), item.sk.slice('EVENT#'.length)]);
+      }
+      ExclusiveStartKey = out.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return byLead;
+  }
+
+  /** Every shard's leads with unapplied events received before `receivedBefore` (for `leadloop redrive`). */
+  async allLeadsWithPendingEvents(receivedBefore: Date): Promise<Map<string, string[]>> {
+    const all = new Map<string, string[]>();
+    for (let shard = 0; shard < TABLE.reviewShards; shard++) {
+      for (const [leadId, ids] of await this.leadsWithPendingEvents(shard, receivedBefore)) all.set(leadId, ids);
+    }
+    return all;
   }
 
   async listEvents(leadId: string): Promise<LeadEvent[]> {
@@ -280,6 +396,7 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex, Erasur
   async commitScoring(lead: Lead, appliedEventIds: string[], transitions: StageTransition[]): Promise<void> {
     const appliedAt = new Date().toISOString();
     const outbox = leadEventsFor(lead, transitions);
+    assertItemFits(leadItem(lead));
     try {
       await this.db.send(
         new TransactWriteCommand({
@@ -297,8 +414,13 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex, Erasur
               Update: {
                 TableName: this.tableName,
                 Key: keys.event(lead.leadId, id),
-                UpdateExpression: 'SET appliedAt = :at',
+                // Applied: it leaves the pending index.
+                UpdateExpression: 'SET appliedAt = :at REMOVE #pendingPk, #pendingSk',
                 ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(appliedAt)',
+                ExpressionAttributeNames: {
+                  '#pendingPk': TABLE.pendingIndex.partitionKey,
+                  '#pendingSk': TABLE.pendingIndex.sortKey,
+                },
                 ExpressionAttributeValues: { ':at': appliedAt },
               },
             })),
@@ -648,6 +770,25 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex, Erasur
       for (const item of out.Items ?? []) yield Lead.parse(item);
       ExclusiveStartKey = out.LastEvaluatedKey;
     } while (ExclusiveStartKey);
+  }
+
+  private async queryRange(leadId: string, from: string, to: string): Promise<Item[]> {
+    const items: Item[] = [];
+    let ExclusiveStartKey: Item | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          ExpressionAttributeValues: { ':pk': keys.lead(leadId).pk, ':from': from, ':to': to },
+          ExclusiveStartKey,
+          ConsistentRead: true,
+        }),
+      );
+      items.push(...(out.Items ?? []));
+      ExclusiveStartKey = out.LastEvaluatedKey;
+    } while (ExclusiveStartKey);
+    return items;
   }
 
   private async queryPrefix(leadId: string, prefix: string): Promise<Item[]> {

@@ -5,7 +5,9 @@
  * | item           | pk               | sk                     | notes                                   |
  * |----------------|------------------|------------------------|-----------------------------------------|
  * | lead           | LEAD#<leadId>    | LEAD                   | gsi1 by stage, gsi2 review index        |
- * | event          | LEAD#<leadId>    | EVENT#<eventId>        | put once per eventId; `appliedAt` when scored |
+ * | event          | LEAD#<leadId>    | EVENT#<eventId>        | put once per eventId; `appliedAt` when scored; gsi3 (pending) until then |
+ * | event lookup   | LEAD#<leadId>    | KIND#<kind>#<…>        | a copy of a suppressing event or a nurture send, written with it |
+ * | message lookup | LEAD#<leadId>    | MSG#<messageId>#<eventId> | a copy of a delivery or click of one SES message, written with it |
  * | stage history  | LEAD#<leadId>    | STAGE#<at>#<to>        | put once per transition                 |
  * | outbox         | LEAD#<leadId>    | OUTBOX#<eventId>       | a lifecycle event to publish, written with its transition |
  * | erasure        | LEAD#<leadId>    | ERASURE                | an erasure under way (drives the erase worker) |
@@ -22,6 +24,11 @@ export const TABLE = {
   byStageIndex: { name: 'byStage', partitionKey: 'gsi1pk', sortKey: 'gsi1sk', projection: 'KEYS_ONLY' },
   /** Projects whole leads: the sweep reads each due lead once, from the index, with no extra GetItem. */
   reviewIndex: { name: 'review', partitionKey: 'gsi2pk', sortKey: 'gsi2sk', projection: 'ALL' },
+  /**
+   * Sparse: only event items not applied yet carry its keys (scoring removes them), so the unapplied events of a lead
+   * (sort key prefix `<leadId>#`) or of a shard are found without reading any history (issue 13).
+   */
+  pendingIndex: { name: 'pending', partitionKey: 'gsi3pk', sortKey: 'gsi3sk', projection: 'KEYS_ONLY' },
   /** Review-index shards: the sweep reads them in parallel; a lead's shard is a hash of its id. */
   reviewShards: 16,
 } as const;
@@ -36,6 +43,14 @@ export const keys = {
   suppression: (emailHash: string) => ({ pk: `SUPPRESS#${emailHash}`, sk: 'SUPPRESSION' }),
   stageIndex: (stage: string) => `STAGE#${stage}`,
   reviewShard: (shard: number) => `REVIEW#${String(shard).padStart(2, '0')}`,
+  pendingShard: (shard: number) => `PENDING#${String(shard).padStart(2, '0')}`,
+  /** A lookup copy of an event, by kind: `KIND#suppress#<eventId>`, `KIND#sent#<occurredAt>#<eventId>`. */
+  eventKind: (leadId: string, kind: string, rest: string) => ({ pk: `LEAD#${leadId}`, sk: `KIND#${kind}#${rest}` }),
+  /** A lookup copy of a delivery or click, by SES message id. */
+  messageEvent: (leadId: string, messageId: string, eventId: string) => ({
+    pk: `LEAD#${leadId}`,
+    sk: `MSG#${messageId}#${eventId}`,
+  }),
 } as const;
 
 /** The shard of a lead in the review index: stable, evenly spread. */

@@ -5,6 +5,8 @@ import { EventProperties, EventType, type EventSource, type LeadEvent } from './
 import { confirmsOptIn, FORMS, submissionProperties, type FormId, type FormSubmission } from './forms.js';
 import { Email } from './identity.js';
 import { newLead } from './lead.js';
+import { leadFieldIssues } from './lead-fields.js';
+import { ValidationError } from './errors.js';
 import type { LeadRepository } from './ports.js';
 
 /** Namespace of Leadloop's derived (uuidv5) ids. Never change it: stored event ids depend on it. */
@@ -42,7 +44,7 @@ async function leadIdFor(deps: CaptureDeps, email: string, at: Date): Promise<st
   const existing = await deps.leads.findLeadIdByEmail(email);
   if (existing) return existing;
   if (await deps.leads.isSuppressed(email)) return undefined;
-  const { leadId } = await deps.leads.createLead(newLead(deps.newLeadId(at), email, at));
+  const { leadId } = await deps.leads.createLead({ ...newLead(deps.newLeadId(at), email, at), activity: {} });
   return leadId;
 }
 
@@ -159,6 +161,7 @@ export async function ingestEvents(
   events: unknown[],
   source: EventSource = 'api',
 ): Promise<IngestResult> {
+  rejectUnappliable(events);
   const result: IngestResult = { accepted: 0, duplicates: 0, rejected: [] };
   const now = deps.clock.now();
   for (const [index, raw] of events.entries()) {
@@ -217,4 +220,24 @@ export async function ingestEvents(
     else result.rejected.push({ index, error: 'leadId: no such lead' });
   }
   return result;
+}
+
+const WithProperties = z.object({ properties: z.record(z.string(), z.unknown()) });
+
+/**
+ * Lead fields over their limits (`LEAD_FIELD_LIMITS`) in any event of the batch: the whole request is refused (400,
+ * naming each field) before anything is written, since such an event, once accepted, could never be applied as sent.
+ */
+function rejectUnappliable(events: readonly unknown[]): void {
+  const fields: Record<string, string> = {};
+  for (const [index, raw] of events.entries()) {
+    const parsed = WithProperties.safeParse(raw);
+    if (!parsed.success) continue;
+    for (const [name, reason] of Object.entries(leadFieldIssues(parsed.data.properties))) {
+      fields[`events.${index}.properties.${name}`] = reason;
+    }
+  }
+  if (Object.keys(fields).length > 0) {
+    throw new ValidationError('event properties longer than the lead fields they set', fields);
+  }
 }

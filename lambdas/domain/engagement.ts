@@ -16,7 +16,7 @@ import {
 } from './ses-events.js';
 
 export interface EngagementDeps {
-  leads: Pick<LeadRepository, 'findLeadIdByEmail' | 'listEvents' | 'appendEvent'>;
+  leads: Pick<LeadRepository, 'findLeadIdByEmail' | 'messageEvents' | 'appendEvent'>;
   clock: Clock;
   /** Overrides of the machine-activity thresholds (docs/email-engagement.md §4). */
   machineRules?: Partial<MachineRules>;
@@ -43,7 +43,7 @@ export interface RecordedEngagement {
  *   registered for records nothing: bounces and complaints for strangers are SES's account-level suppression's
  *   business, and an erased person must not reappear.
  * - **Machine context** (opens and clicks): the delivery time of that message and the clicks already recorded on it,
- *   read from the lead's log, so the timing and burst rules see what was recorded before.
+ *   read from the message's lookup items (not the lead's whole log), so the timing and burst rules see what was recorded before.
  * - **Once**: the event ids are derived from the record, so a redelivery is a duplicate and writes nothing.
  */
 export async function recordEngagement(deps: EngagementDeps, record: SesEventRecord): Promise<RecordedEngagement> {
@@ -62,7 +62,12 @@ export async function recordEngagement(deps: EngagementDeps, record: SesEventRec
     const final = needsMachineContext(record)
       ? withContext(record, mapped, {
           ...rules,
-          ...machineContextFrom(await deps.leads.listEvents(leadId), record.mail.messageId, mapped.eventId),
+          // The message's own deliveries and clicks (a keyed read): the cost does not grow with the lead's history.
+          ...machineContextFrom(
+            await deps.leads.messageEvents(leadId, record.mail.messageId),
+            record.mail.messageId,
+            mapped.eventId,
+          ),
         })
       : mapped;
     const event: LeadEvent = {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { EventType } from './events.js';
 import { Email } from './identity.js';
+import { LEAD_FIELD_LIMITS as MAX, UTM_FIELDS } from './lead-fields.js';
 
 /** What a landing-page form records when submitted (DESIGN §4: a form maps to events by its configuration). */
 export interface FormDefinition {
@@ -60,8 +61,6 @@ const checkbox = z
   .transform((v) => v === true || v === 'yes' || v === 'on' || v === 'true' || v === '1')
   .optional();
 
-const UTM_FIELDS = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content'] as const;
-
 /**
  * The body of `POST /forms/{formId}` (JSON or urlencoded). Unknown fields are rejected so a typo in a landing page
  * is seen at once rather than silently dropped.
@@ -69,19 +68,19 @@ const UTM_FIELDS = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm
 export const FormSubmission = z.strictObject(
   {
     email: Email,
-    firstName: line(100),
-    lastName: line(100),
-    company: line(200),
-    jobTitle: line(200),
-    companySize: line(50),
-    industry: line(100),
-    country: line(100),
-    phone: line(50),
-    timeZone: line(64),
-    budget: line(200),
-    authority: line(200),
-    need: text(2000),
-    timeline: line(200),
+    firstName: line(MAX.firstName),
+    lastName: line(MAX.lastName),
+    company: line(MAX.company),
+    jobTitle: line(MAX.jobTitle),
+    companySize: line(MAX.companySize),
+    industry: line(MAX.industry),
+    country: line(MAX.country),
+    phone: line(MAX.phone),
+    timeZone: line(MAX.timeZone),
+    budget: line(MAX.budget),
+    authority: line(MAX.authority),
+    need: text(MAX.need),
+    timeline: line(MAX.timeline),
     message: text(4000),
     consent: checkbox,
     /** Honeypot: people leave it empty; bots fill it. */
@@ -94,7 +93,7 @@ export const FormSubmission = z.strictObject(
       .regex(/^[^\u0000-\u0020\u007f-\u009f\\]*$/, 'must be a URL without spaces, control characters or backslashes')
       .refine((s) => s.isWellFormed(), 'is not well-formed Unicode text')
       .optional(),
-    ...Object.fromEntries(UTM_FIELDS.map((f) => [f, line(200)])),
+    ...Object.fromEntries(UTM_FIELDS.map((f) => [f, line(MAX[f])])),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? 'is not a known field' : undefined) },
 );

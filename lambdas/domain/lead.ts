@@ -178,6 +178,12 @@ export const Lead = z.object({
   createdAt: z.iso.datetime(),
   lastActivityAt: z.iso.datetime(),
   lastEngagedAt: z.iso.datetime().optional(),
+  /**
+   * What nurture needs from the applied part of the log, kept by scoring as it applies events, so a re-evaluation
+   * reads no history: the latest engagement in nurture's sense (`isEngagement`: any human action, scored or not).
+   * Absent on leads scored before it existed (their first scoring since fills it in from their log).
+   */
+  activity: z.object({ lastEngagementAt: z.iso.datetime().optional() }).optional(),
   /** When the person first did more than subscribe (a non-newsletter action, or profile beyond the email). */
   leadSince: z.iso.datetime().optional(),
   reviewAt: z.iso.datetime().optional(),

@@ -16,7 +16,23 @@ export interface LeadRepository {
    * the lead exists and is not being erased, in the same write: otherwise nothing is written (`gone`).
    */
   appendEvent(event: LeadEvent): Promise<'recorded' | 'duplicate' | 'gone'>;
+  /** The whole log: for export and operator views, never a hot path (its cost grows with the history). */
   listEvents(leadId: string): Promise<LeadEvent[]>;
+  /** One event by id (a consistent read), if stored. */
+  getEvent(leadId: string, eventId: string): Promise<LeadEvent | undefined>;
+  /**
+   * Keyed reads of the lookups events are filed under (domain/event-lookups.ts), each costing what it returns, never
+   * the history: the lead's suppressing events, applied or not; its nurture sends that occurred at or after `since`;
+   * the deliveries and clicks recorded for one SES message.
+   */
+  suppressingEvents(leadId: string): Promise<LeadEvent[]>;
+  nurtureSendsSince(leadId: string, since: Date): Promise<LeadEvent[]>;
+  messageEvents(leadId: string, messageId: string): Promise<LeadEvent[]>;
+  /**
+   * Ids of the lead's events that are not applied yet (the pending index: eventually consistent, so an event stored a
+   * moment ago may be missing; `loadPending` re-reads each one consistently). Scoring applies them with the batch's.
+   */
+  pendingEventIds(leadId: string): Promise<string[]>;
   /** True if the address was erased (or otherwise suppressed for good): it must not be re-added. */
   isSuppressed(email: string): Promise<boolean>;
   stageHistory(leadId: string): Promise<StageTransition[]>;

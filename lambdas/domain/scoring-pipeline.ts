@@ -8,6 +8,7 @@ import {
   withEnrollment,
   type EnrollmentDecision,
 } from './nurture/enrollment.js';
+import { activityAfter } from './nurture/evaluation.js';
 import type { NurtureStarter } from './nurture/ports.js';
 import type { Track } from './nurture/tracks.js';
 import type { LeadRepository } from './ports.js';
@@ -69,11 +70,13 @@ export async function scorePendingEvents(
   leadId: string,
   eventIds: string[],
 ): Promise<ScoringResult> {
+  // The lead's other unapplied events too (a record dead-lettered earlier, issue 13): applied with these, once.
+  const ids = [...new Set([...eventIds, ...(await deps.leads.pendingEventIds(leadId))])];
   let result: ScoringResult | undefined;
   // One commit is one DynamoDB transaction (the lead, one update per event, the transitions: at most 100 items), so a
   // lead with more pending events than fit is scored in successive commits, oldest events first.
   for (;;) {
-    const step = await scoreOnce(deps, leadId, eventIds);
+    const step = await scoreOnce(deps, leadId, ids);
     result = result
       ? {
           ...step,
@@ -110,7 +113,13 @@ async function scoreOnce(
     const now = deps.clock.now();
     const { lead: scored, transitions } = deps.apply(lead, pending, now);
     const enrollment = deps.nurture ? enrollmentDecision(lead, scored, deps.nurture.tracks) : {};
-    const next: Lead = { ...withEnrollment(scored, enrollment, now), version: lead.version + 1 };
+    // A lead scored before `activity` existed gets it from its whole log, once.
+    const seen = lead.activity ?? activityAfter(undefined, await deps.leads.listEvents(leadId));
+    const next: Lead = {
+      ...withEnrollment(scored, enrollment, now),
+      activity: activityAfter(seen, pending),
+      version: lead.version + 1,
+    };
     try {
       await deps.leads.commitScoring(
         next,

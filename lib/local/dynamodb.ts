@@ -8,6 +8,7 @@ import {
   DynamoDBClient,
   ListTablesCommand,
   ResourceNotFoundException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { z } from 'zod';
@@ -101,7 +102,7 @@ const TableProperties = z.object({
 export async function ensureTable(client: DynamoDBClient, tableName: string, properties: unknown): Promise<void> {
   const p = TableProperties.parse(properties);
   const { TableNames = [] } = await client.send(new ListTablesCommand({}));
-  if (TableNames.includes(tableName)) return;
+  if (TableNames.includes(tableName)) return addMissingIndexes(client, tableName, p);
   await client.send(
     new CreateTableCommand({
       TableName: tableName,
@@ -130,5 +131,35 @@ export async function ensureTable(client: DynamoDBClient, tableName: string, pro
         TimeToLiveSpecification: { Enabled: true, AttributeName: p.TimeToLiveSpecification.AttributeName },
       }),
     );
+  }
+}
+
+/**
+ * A table kept in a data dir from before an index was added to the template gets it now (as CloudFormation would
+ * add it to a deployed table), one index at a time, waiting for each to be active.
+ */
+async function addMissingIndexes(
+  client: DynamoDBClient,
+  tableName: string,
+  p: z.infer<typeof TableProperties>,
+): Promise<void> {
+  const described = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  const existing = new Set((described.Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
+  for (const index of p.GlobalSecondaryIndexes ?? []) {
+    if (existing.has(index.IndexName)) continue;
+    const names = new Set(index.KeySchema.map((k) => k.AttributeName));
+    await client.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: p.AttributeDefinitions.filter((a) => names.has(a.AttributeName)),
+        GlobalSecondaryIndexUpdates: [{ Create: index }],
+      }),
+    );
+    for (let i = 0; i < 100; i++) {
+      const t = await client.send(new DescribeTableCommand({ TableName: tableName }));
+      const status = t.Table?.GlobalSecondaryIndexes?.find((g) => g.IndexName === index.IndexName)?.IndexStatus;
+      if (status === 'ACTIVE') break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 }

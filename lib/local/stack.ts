@@ -12,6 +12,7 @@ import { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-reposit
 import { z } from 'zod';
 import { scaledClock, type Clock } from '../../lambdas/domain/clock.js';
 import { SWEEP_STATES } from '../requalification.js';
+import { redrive } from '../../lambdas/domain/redrive.js';
 import { sweepProgress } from './sweep-progress.js';
 import { localActivity, type Activity, type LogMode } from './activity.js';
 import { LocalApiDestinations } from './adapters/api-destinations.js';
@@ -508,6 +509,58 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         consoleClient.destroy();
       },
     });
+    // `leadloop redrive`: re-scores the leads with unapplied events through the score-stream function (as the stream
+    // would have), then deletes the scoring DLQ's messages.
+    const scoreMapping = deployment.streamMappings.find(
+      (m) => moduleName(deployment.functions[m.functionLogicalId]?.handler ?? '') === 'score-stream',
+    );
+    if (scoreMapping) {
+      const redriveRepo = new DynamoLeadRepository(doc, tableName);
+      const dlq = scoreMapping.onFailureQueue;
+      stops.push({
+        name: 'redrive route',
+        stop: http.registerLocalRoute('POST', '/_local/redrive', async () => {
+          const summary = await redrive({
+            ...(dlq && {
+              deadLetters: {
+                receiveAll: async () => {
+                  const all: { handle: string; body: string }[] = [];
+                  for (let batch = queues.receive(dlq, 10); batch.length > 0; batch = queues.receive(dlq, 10)) {
+                    all.push(...batch.map((m) => ({ handle: m.receiptHandle ?? '', body: m.body })));
+                  }
+                  return all;
+                },
+                remove: async (handles) => handles.forEach((h) => queues.delete(dlq, h)),
+              },
+            }),
+            pendingLeads: (before) => redriveRepo.allLeadsWithPendingEvents(before),
+            score: async (leadId, eventIds) => {
+              await lambda.invokeOrThrow(scoreMapping.functionLogicalId, {
+                Records: eventIds.map((eventId, i) => ({
+                  eventID: `redrive-${i}`,
+                  eventName: 'INSERT',
+                  eventSource: 'aws:dynamodb',
+                  awsRegion: region,
+                  eventSourceARN: poller.streamArn,
+                  dynamodb: {
+                    Keys: { pk: { S: `LEAD#${leadId}` }, sk: { S: `EVENT#${eventId}` } },
+                    SequenceNumber: `redrive-${leadId}-${i}`,
+                    StreamViewType: 'KEYS_ONLY',
+                  },
+                })),
+              });
+              const after = await redriveRepo.loadPending(leadId, [...eventIds]);
+              // An erased lead's events can no longer be applied: counted with the invalid ones.
+              if (!after.lead) return { applied: 0, invalid: eventIds.length };
+              if (after.pending.length > 0) throw new Error(`${after.pending.length} event(s) still unapplied`);
+              return { applied: eventIds.length - after.invalid.size, invalid: after.invalid.size };
+            },
+            now: () => clock.now(),
+          });
+          return jsonAnswer(summary.failed.length > 0 ? 500 : 200, summary);
+        }),
+      });
+    }
     stops.push({
       name: 'sweep route',
       stop: http.registerLocalRoute('POST', '/_local/sweep', async (req) => {

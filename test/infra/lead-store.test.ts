@@ -26,7 +26,7 @@ describe('LeadStore', () => {
     });
   });
 
-  it('has the by-stage and review indexes with the projections of the shared layout', () => {
+  it('has the by-stage, review and pending indexes with the projections of the shared layout', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       GlobalSecondaryIndexes: [
         {
@@ -44,6 +44,14 @@ describe('LeadStore', () => {
             { AttributeName: 'gsi2sk', KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: TABLE.reviewIndex.projection },
+        },
+        {
+          IndexName: 'pending',
+          KeySchema: [
+            { AttributeName: 'gsi3pk', KeyType: 'HASH' },
+            { AttributeName: 'gsi3sk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: TABLE.pendingIndex.projection },
         },
       ],
     });

@@ -5,6 +5,7 @@ import {
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import type {
+  HttpRequest,
   FinalizeHandler,
   FinalizeHandlerArguments,
   FinalizeHandlerOutput,
@@ -12,6 +13,9 @@ import type {
   MetadataBearer,
   MiddlewareStack,
 } from '@smithy/types';
+import { SESv2ServiceException, TooManyRequestsException } from '@aws-sdk/client-sesv2';
+import { SFNServiceException } from '@aws-sdk/client-sfn';
+import { Readable } from 'node:stream';
 import type { LeadEvent } from '../../lambdas/domain/events.js';
 import { newLead, type Lead, type StageTransition } from '../../lambdas/domain/lead.js';
 import { applyEvents, defaultModel, type ScoringModel } from '../../lambdas/domain/scoring/index.js';
@@ -165,9 +169,39 @@ class InjectedServiceError extends Error {
 const timeoutError = (ms: number): Error =>
   Object.assign(new Error(`Connection timed out after ${ms} ms`), { name: 'TimeoutError' });
 
+/** SES v2's and Step Functions' own errors, as their clients raise them (the adapters tell them apart by class). */
+function serviceFault(client: string, kind: 'throttle' | 'server'): Error | undefined {
+  const $metadata = { httpStatusCode: kind === 'throttle' ? 429 : 500 };
+  if (client === 'SESv2Client') {
+    return kind === 'throttle'
+      ? new TooManyRequestsException({ message: 'Too many requests', $metadata })
+      : new SESv2ServiceException({
+          name: 'InternalFailure',
+          $fault: 'server',
+          message: 'Internal failure',
+          $metadata,
+        });
+  }
+  if (client === 'SFNClient') {
+    const error = new SFNServiceException({
+      name: kind === 'throttle' ? 'ThrottlingException' : 'InternalFailure',
+      $fault: kind === 'throttle' ? 'client' : 'server',
+      message: kind === 'throttle' ? 'Rate exceeded' : 'Internal failure',
+      $metadata: { httpStatusCode: kind === 'throttle' ? 400 : 500 },
+    });
+    if (kind === 'throttle') error.$retryable = { throttling: true };
+    return error;
+  }
+  return undefined;
+}
+
 /** The error an attempt fails with, as the service (or the HTTP handler) would raise it. */
 function faultError(kind: FaultKind, call: Call, rnd: () => number, timeoutMs: number): Error {
   const dynamo = call.client === 'DynamoDBClient';
+  if ((kind === 'throttle' || kind === 'server') && !dynamo) {
+    const own = serviceFault(call.client, kind);
+    if (own) return own;
+  }
   const requestId = `injected-${Math.floor(rnd() * 1e9).toString(36)}`;
   switch (kind) {
     case 'throttle': {
@@ -480,4 +514,73 @@ function sortedEntries(value: unknown): unknown {
       .map(([k, v]) => [k, sortedEntries(v)]);
   }
   return value;
+}
+
+const jsonResponse = (statusCode: number, body: unknown, headers: Record<string, string> = {}) => ({
+  // An HttpResponse (a plain object: the SDK checks its shape, not its class).
+  response: {
+    statusCode,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: Readable.from([Buffer.from(JSON.stringify(body))]),
+  },
+});
+
+const requestBody = (request: HttpRequest): string =>
+  typeof request.body === 'string' ? request.body : Buffer.from(request.body as Uint8Array).toString('utf8');
+
+/**
+ * An SES v2 endpoint in process (the SDK client's request handler): `SendEmail` is accepted and kept, with its tags,
+ * so a test counts the mails that reached SES — including those whose answer a fault then lost.
+ */
+export function fakeSes() {
+  const accepted: { messageId: string; tags: Record<string, string> }[] = [];
+  let n = 0;
+  return {
+    accepted,
+    requestHandler: {
+      handle: async (request: HttpRequest) => {
+        const body = JSON.parse(requestBody(request)) as { EmailTags?: { Name: string; Value: string }[] };
+        const messageId = `fake-ses-${++n}`;
+        accepted.push({
+          messageId,
+          tags: Object.fromEntries((body.EmailTags ?? []).map((t) => [t.Name, t.Value])),
+        });
+        return jsonResponse(200, { MessageId: messageId });
+      },
+    },
+  };
+}
+
+/**
+ * A Step Functions endpoint in process: `StartExecution` starts a named execution once; a second start of a name
+ * with another input is refused with `ExecutionAlreadyExists`, as Step Functions does (the start conflict).
+ */
+export function fakeStepFunctions() {
+  const executions = new Map<string, string>();
+  const conflicts: string[] = [];
+  return {
+    executions,
+    conflicts,
+    requestHandler: {
+      handle: async (request: HttpRequest) => {
+        const target = String(request.headers['x-amz-target'] ?? '');
+        const body = JSON.parse(requestBody(request)) as { name?: string; input?: string; stateMachineArn?: string };
+        if (target.endsWith('.StopExecution')) return jsonResponse(200, { stopDate: Date.now() / 1000 });
+        const name = body.name ?? '';
+        const existing = executions.get(name);
+        if (existing !== undefined && existing !== body.input) {
+          conflicts.push(name);
+          return jsonResponse(400, {
+            __type: 'ExecutionAlreadyExists',
+            message: `Execution Already Exists: '${name}'`,
+          });
+        }
+        executions.set(name, body.input ?? '');
+        return jsonResponse(200, {
+          executionArn: `${String(body.stateMachineArn).replace(':stateMachine:', ':execution:')}:${name}`,
+          startDate: Date.now() / 1000,
+        });
+      },
+    },
+  };
 }

@@ -1,6 +1,7 @@
 import { ConflictError } from '../../lambdas/domain/errors.js';
 import type { LeadEvent } from '../../lambdas/domain/events.js';
 import type { Lead, StageTransition } from '../../lambdas/domain/lead.js';
+import { lookupsOf } from '../../lambdas/domain/event-lookups.js';
 import type { LeadRepository } from '../../lambdas/domain/ports.js';
 
 /**
@@ -43,6 +44,32 @@ export class MemoryLeadRepository implements LeadRepository {
     return [...(this.events.get(leadId)?.values() ?? [])]
       .sort((a, b) => (a.eventId < b.eventId ? -1 : 1))
       .map(({ appliedAt: _applied, ...e }) => structuredClone(e));
+  }
+
+  async getEvent(leadId: string, eventId: string): Promise<LeadEvent | undefined> {
+    return (await this.listEvents(leadId)).find((e) => e.eventId === eventId);
+  }
+
+  async suppressingEvents(leadId: string): Promise<LeadEvent[]> {
+    return (await this.listEvents(leadId)).filter((e) => lookupsOf(e).some((l) => l.kind === 'suppress'));
+  }
+
+  async nurtureSendsSince(leadId: string, since: Date): Promise<LeadEvent[]> {
+    return (await this.listEvents(leadId)).filter(
+      (e) => lookupsOf(e).some((l) => l.kind === 'sent') && e.occurredAt >= since.toISOString(),
+    );
+  }
+
+  async messageEvents(leadId: string, messageId: string): Promise<LeadEvent[]> {
+    return (await this.listEvents(leadId)).filter((e) =>
+      lookupsOf(e).some((l) => l.kind === 'message' && l.messageId === messageId),
+    );
+  }
+
+  async pendingEventIds(leadId: string): Promise<string[]> {
+    return [...(this.events.get(leadId)?.values() ?? [])]
+      .filter((e) => e.appliedAt === undefined)
+      .map((e) => e.eventId);
   }
 
   async isSuppressed(email: string): Promise<boolean> {

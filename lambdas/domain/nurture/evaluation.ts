@@ -49,9 +49,14 @@ export function isEngagement(e: LeadEvent): boolean {
   return !e.type.startsWith('email_') && e.type !== 'sales_rejected' && !NURTURE_RECORD_TYPES.includes(e.type);
 }
 
-/** True if the lead engaged at or after `since`. */
+/**
+ * True if the lead engaged at or after `since`: by its scores, by what scoring recorded of its applied events
+ * (`activity`), or by an event in `events` (those not applied yet, or the whole log of a lead without `activity`).
+ */
 export function engagedSince(lead: Lead, events: readonly LeadEvent[], since: Date): boolean {
   if (lead.lastEngagedAt && Date.parse(lead.lastEngagedAt) >= since.getTime()) return true;
+  const recorded = lead.activity?.lastEngagementAt;
+  if (recorded && Date.parse(recorded) >= since.getTime()) return true;
   return events.some((e) => isEngagement(e) && Date.parse(e.occurredAt) >= since.getTime());
 }
 
@@ -103,4 +108,15 @@ export function reevaluate(input: {
   if (touch < track.touches.length) return 'next';
   const since = enrolledAt(lead, events, input.executionName, input.now);
   return engagedSince(lead, events, since) ? 'completed' : 'unresponsive';
+}
+
+/** The lead's `activity` after applying `events` to it (the latest engagement among them and what it had). */
+export function activityAfter(activity: Lead['activity'], events: readonly LeadEvent[]): NonNullable<Lead['activity']> {
+  let latest = activity?.lastEngagementAt;
+  for (const e of events) {
+    if (isEngagement(e) && (latest === undefined || Date.parse(e.occurredAt) > Date.parse(latest))) {
+      latest = new Date(Date.parse(e.occurredAt)).toISOString();
+    }
+  }
+  return latest === undefined ? {} : { lastEngagementAt: latest };
 }

@@ -6,6 +6,7 @@ import type { Lead, NurtureState, StageTransition } from '../lead.js';
 import type { LeadRepository } from '../ports.js';
 import { ceilToSecond } from './eligibility.js';
 import { reevaluate, type NurtureDecision } from './evaluation.js';
+import { evaluationLog } from './log-reads.js';
 import { RetryableError } from './errors.js';
 import { HANDOFF_STAGES, promotionIdFor } from '../lead-events.js';
 import { withExhaustion } from './sunset.js';
@@ -177,7 +178,7 @@ export async function evaluateLead(deps: EvaluateDeps, input: NurtureTaskInput):
   const track = trackById(deps.plan, input.track);
   touchAt(track, input.touch);
   const lead = await deps.leads.getLead(input.leadId);
-  const events = lead ? await deps.leads.listEvents(input.leadId) : [];
+  const events = lead ? await evaluationLog(deps.leads, lead, input.touch >= track.touches.length) : [];
   const now = deps.clock.now();
   let decision: NurtureDecision = reevaluate({
     lead,

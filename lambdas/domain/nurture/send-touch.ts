@@ -5,6 +5,7 @@ import type { LeadEvent } from '../events.js';
 import type { Lead } from '../lead.js';
 import { touchEligibility } from './eligibility.js';
 import { trackStanding } from './evaluation.js';
+import { touchLog } from './log-reads.js';
 import { MailOutcomeUnknownError, MailRejectedError, RetryableError } from './errors.js';
 import { isoSeconds, recordTouchOnLead, sentEventId, type TouchDeps } from './nurture-tasks.js';
 import { SEND_LEASE_MS, type LedgerEntry, type SendLedger, type TouchClaim } from './sending.js';
@@ -62,12 +63,14 @@ export async function sendTouch(deps: TouchDeps, input: NurtureTaskInput): Promi
   const touchId = sentEventId(input.executionName, input.touch);
   for (let attempt = 1; ; attempt++) {
     const lead = await deps.leads.getLead(input.leadId);
-    const events = lead ? await deps.leads.listEvents(input.leadId) : [];
+    // Keyed reads only (suppressing events, the cap window's sends, this touch's event): a touch costs the same
+    // whatever the lead's history.
+    const events = lead ? await touchLog(deps.leads, input.leadId, deps.plan.policy, deps.clock.now()) : [];
     const standing = trackStanding(lead, events, track);
     if (standing !== 'continue' || !lead) return { ...input, outcome: 'skipped', reason: standing };
     if (!isCurrentRun(lead, input.executionName)) return { ...input, outcome: 'skipped', reason: 'not_current_run' };
 
-    const recorded = events.find((e) => e.eventId === touchId);
+    const recorded = await deps.leads.getEvent(input.leadId, touchId);
     const claim = await deps.sending.getClaim(input.leadId, touchId);
     if (recorded || (claim && claim.state !== 'released')) {
       return afterClaim(deps, input, touch, claim, recorded);

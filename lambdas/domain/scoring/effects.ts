@@ -2,6 +2,7 @@ import { assertNever } from '../errors.js';
 import type { EventProperties, EventType, LeadEvent } from '../events.js';
 import { BANT_FIELDS, PROFILE_FIELDS, type Consent } from '../lead.js';
 import { parseInstant } from '../instant.js';
+import { UTM_FIELDS, withinLimit, type LeadField, type UtmField } from '../lead-fields.js';
 import type { LeadDraft } from './draft.js';
 import { bounceTypeOf, isMachine } from './engagement.js';
 
@@ -88,17 +89,19 @@ function propertiesSeen(p: EventProperties): number {
   return seen;
 }
 
-/** Copies non-empty string properties named like the fields; 1 if any changed. */
+/**
+ * Copies non-empty string properties named like the fields, within the fields' limits (a longer value, which the
+ * edge rejects but an older stored event may hold, is not copied); 1 if any changed.
+ */
 function copyStrings<K extends 'profile' | 'bant'>(
   draft: LeadDraft,
   target: K,
-  fields: readonly (keyof LeadDraft[K] & string)[],
+  fields: readonly (keyof LeadDraft[K] & LeadField & string)[],
   p: EventProperties,
 ): number {
   let changed = 0;
   for (const field of fields) {
-    const raw = p[field];
-    const value = typeof raw === 'string' ? raw.trim() : '';
+    const value = withinLimit(field, p[field])?.trim();
     if (!value || draft[target][field] === value) continue;
     const writable: Record<string, string | undefined> =
       target === 'profile' ? draft.writableProfile() : draft.writableBant();
@@ -109,13 +112,15 @@ function copyStrings<K extends 'profile' | 'bant'>(
 }
 
 function consentFrom(event: LeadEvent): Consent | undefined {
-  const { consent, formId, ip, consentConfirmation } = event.properties;
+  const { consent, consentConfirmation } = event.properties;
   if (typeof consent !== 'boolean') return undefined;
+  const formId = withinLimit('formId', event.properties.formId);
+  const ip = withinLimit('ip', event.properties.ip);
   return {
     marketing: consent,
     at: event.occurredAt,
-    source: typeof formId === 'string' ? formId : event.source,
-    ...(typeof ip === 'string' && { ip }),
+    source: formId ?? event.source,
+    ...(ip !== undefined && { ip }),
     ...(consent && consentConfirmation === 'pending' && { confirmation: 'pending' as const }),
     ...(consent &&
       consentConfirmation === 'confirmed' && { confirmation: 'confirmed' as const, confirmedAt: event.occurredAt }),
@@ -140,7 +145,7 @@ function keepConfirmed(current: Consent | undefined, next: Consent | undefined):
 }
 
 function attribute(draft: LeadDraft, p: EventProperties): void {
-  const formId = typeof p.formId === 'string' && p.formId ? p.formId : undefined;
+  const formId = withinLimit('formId', p.formId) || undefined;
   const utm = utmOf(p);
   if (formId === undefined && utm === undefined) return;
   const attribution = draft.writableAttribution();
@@ -154,12 +159,15 @@ function attribute(draft: LeadDraft, p: EventProperties): void {
   }
 }
 
+/** The event's UTM parameters the lead keeps (the whitelist, within its limits); other `utm_*` stay on the event. */
 function utmOf(p: EventProperties): Record<string, string> | undefined {
   const entries = Object.entries(p).filter(
-    (entry): entry is [string, string] => entry[0].startsWith('utm_') && typeof entry[1] === 'string' && !!entry[1],
+    (entry): entry is [string, string] => isUtmField(entry[0]) && !!withinLimit(entry[0], entry[1]),
   );
   return entries.length ? Object.fromEntries(entries) : undefined;
 }
+
+const isUtmField = (name: string): name is UtmField => (UTM_FIELDS as readonly string[]).includes(name);
 
 function suppress(draft: LeadDraft, event: LeadEvent): void {
   switch (event.type) {

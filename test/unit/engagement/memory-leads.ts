@@ -1,8 +1,12 @@
 import type { EngagementDeps } from '../../../lambdas/domain/engagement.js';
+import { lookupsOf } from '../../../lambdas/domain/event-lookups.js';
 import type { LeadEvent } from '../../../lambdas/domain/events.js';
 
 /** The part of LeadRepository that recording engagement uses, in memory: identities and append-once event logs. */
-export class MemoryLeads implements Pick<EngagementDeps['leads'], 'findLeadIdByEmail' | 'listEvents' | 'appendEvent'> {
+export class MemoryLeads implements Pick<
+  EngagementDeps['leads'],
+  'findLeadIdByEmail' | 'messageEvents' | 'appendEvent'
+> {
   readonly identities = new Map<string, string>();
   readonly events = new Map<string, LeadEvent[]>();
   /** Every call, in order, to check what was read and written. */
@@ -18,9 +22,11 @@ export class MemoryLeads implements Pick<EngagementDeps['leads'], 'findLeadIdByE
     return this.identities.get(email);
   }
 
-  async listEvents(leadId: string): Promise<LeadEvent[]> {
-    this.calls.push(`listEvents ${leadId}`);
-    return [...(this.events.get(leadId) ?? [])];
+  async messageEvents(leadId: string, messageId: string): Promise<LeadEvent[]> {
+    this.calls.push(`messageEvents ${leadId} ${messageId}`);
+    return (this.events.get(leadId) ?? []).filter((e) =>
+      lookupsOf(e).some((l) => l.kind === 'message' && l.messageId === messageId),
+    );
   }
 
   async appendEvent(event: LeadEvent): Promise<'recorded' | 'duplicate'> {

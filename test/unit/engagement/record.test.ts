@@ -119,14 +119,15 @@ describe('recordEngagement', () => {
     expect(result.unattributed).toBe(1);
   });
 
-  it('reads the log only for opens and clicks', async () => {
+  it("reads only the message's own lookups, and only for opens and clicks", async () => {
     const { leads, deps } = setup();
 
     await recordEngagement(deps, fixture('bounce-transient'));
     await recordEngagement(deps, fixture('delivery'));
     await recordEngagement(deps, fixture('click-human'));
 
-    expect(leads.calls.filter((c) => c.startsWith('listEvents'))).toEqual([`listEvents ${ADA_LEAD}`]);
+    const reads = leads.calls.filter((c) => c.startsWith('messageEvents'));
+    expect(reads).toEqual([`messageEvents ${ADA_LEAD} ${fixture('click-human').mail.messageId}`]);
   });
 
   it('propagates a store failure so that the platform retries the record', async () => {
