@@ -6,6 +6,7 @@
  *   erase --email <a@b.c>    erase a lead: lead, identity, events, history and nurture run; the address stays suppressed
  */
 import { parseArgs } from 'node:util';
+import { startProgress, type Progress } from '../progress.js';
 
 const common = {
   url: { type: 'string' as const },
@@ -46,10 +47,13 @@ async function leadIdOf(root: string, email: string, adminKey: string): Promise<
 
 function leadCommand(kind: 'export' | 'erase') {
   return async (argv: string[]): Promise<number> => {
-    const { values } = parseArgs({ args: argv, options: { ...common, email: { type: 'string' } } });
+    const { values } = parseArgs({
+      args: argv,
+      options: { ...common, email: { type: 'string' }, 'no-progress': { type: 'boolean' } },
+    });
     if (values.help || !values.email) {
       console.log(
-        `usage: npm run leadloop -- ${kind} --email <address> [--url http://127.0.0.1:3000] [--admin-key key]`,
+        `usage: npm run leadloop -- ${kind} --email <address> [--url http://127.0.0.1:3000] [--admin-key key]${kind === 'export' ? ' [--no-progress]' : ''}`,
       );
       return values.help ? 0 : 2;
     }
@@ -59,7 +63,7 @@ function leadCommand(kind: 'export' | 'erase') {
     if (typeof leadId === 'number') return leadId;
     const headers = { 'x-admin-key': adminKey };
     if (kind === 'export') {
-      const dump = await exportPages(`${root}/leads/${leadId}/export`, headers);
+      const dump = await exportPages(`${root}/leads/${leadId}/export`, headers, !values['no-progress']);
       if (typeof dump === 'string') {
         console.error(`leadloop: ${dump}`);
         return 1;
@@ -82,20 +86,37 @@ function leadCommand(kind: 'export' | 'erase') {
   };
 }
 
-/** Every page of an export, merged: the lead and history of the first page, all events by when they happened. */
-async function exportPages(url: string, headers: Record<string, string>): Promise<Record<string, unknown> | string> {
+/**
+ * Every page of an export, merged: the lead and history of the first page, all events by when they happened. A lead
+ * with more than one page gets a progress display on stderr (events read, rate; the total is not known beforehand,
+ * so the bar's end moves on with each full page).
+ */
+async function exportPages(
+  url: string,
+  headers: Record<string, string>,
+  showProgress: boolean,
+): Promise<Record<string, unknown> | string> {
   let first: Record<string, unknown> | undefined;
   const events: { occurredAt?: string }[] = [];
   let cursor: string | null = null;
-  do {
-    const res = await call(cursor ? `${url}?cursor=${encodeURIComponent(cursor)}` : url, { headers });
-    if (typeof res === 'string') return res;
-    if (!res.ok) return `${res.status} ${await res.text()}`;
-    const page = (await res.json()) as { events?: { occurredAt?: string }[]; nextCursor?: string | null };
-    first ??= page;
-    events.push(...(page.events ?? []));
-    cursor = page.nextCursor ?? null;
-  } while (cursor);
+  let progress: Progress | undefined;
+  try {
+    do {
+      const res = await call(cursor ? `${url}?cursor=${encodeURIComponent(cursor)}` : url, { headers });
+      if (typeof res === 'string') return res;
+      if (!res.ok) return `${res.status} ${await res.text()}`;
+      const page = (await res.json()) as { events?: { occurredAt?: string }[]; nextCursor?: string | null };
+      first ??= page;
+      events.push(...(page.events ?? []));
+      cursor = page.nextCursor ?? null;
+      if (cursor && !progress) {
+        progress = startProgress('export', { unit: 'events', total: events.length * 2, enabled: showProgress });
+      }
+      progress?.update(events.length, cursor ? 'reading pages' : 'done');
+    } while (cursor);
+  } finally {
+    progress?.stop();
+  }
   events.sort((a, b) => String(a.occurredAt).localeCompare(String(b.occurredAt)));
   const { nextCursor: _last, ...rest } = first ?? {};
   return { ...rest, events };

@@ -83,6 +83,43 @@ describe('export and erase (admin API and CLI)', () => {
     expect((await cli(exportLead, ['--email', email])).code).toBe(1);
   });
 
+  it('exports a lead of more than one page whole, showing its progress on stderr', async () => {
+    const email = 'barbara@example-lab.org';
+    expect((await submit(email)).status).toBe(202);
+    for (let batch = 0; batch < 11; batch++) {
+      const events = Array.from({ length: 100 }, (_, i) => ({
+        email,
+        type: 'page_viewed',
+        eventId: `page-${batch}-${i}`,
+        occurredAt: new Date(Date.UTC(2026, 0, 1, 0, batch, i)).toISOString(),
+      }));
+      const res = await fetch(`${stack.url}/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': stack.apiKey },
+        body: JSON.stringify({ events }),
+      });
+      expect(res.status).toBe(202);
+    }
+    const stderr: string[] = [];
+    const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stderr.push(String(chunk));
+      return true;
+    });
+    let exported: { code: number; out: string };
+    try {
+      exported = await cli(exportLead, ['--email', email]);
+    } finally {
+      write.mockRestore();
+    }
+
+    expect(exported.code).toBe(0);
+    const dump = JSON.parse(exported.out) as { events: { eventId: string }[]; nextCursor?: unknown };
+    const pageViews = dump.events.filter((e) => e.eventId.startsWith('page-'));
+    expect(new Set(pageViews.map((e) => e.eventId)).size).toBe(1_100);
+    expect(dump.nextCursor).toBeUndefined();
+    expect(stderr.join('')).toMatch(/export \[.*\] 100% \| 1,10\d\/1,10\d events/);
+  });
+
   it('refuses admin routes without the admin key', async () => {
     const res = await fetch(`${stack.url}/leads?email=a%40b.com`);
     expect(res.status).toBe(401);

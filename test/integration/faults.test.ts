@@ -1,4 +1,5 @@
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { keyedAddressHasher } from '../../lambdas/adapters/address-hash.js';
 import {
   DescribeStreamCommand,
   DynamoDBStreamsClient,
@@ -23,7 +24,7 @@ import { insertedEvent } from '../../lambdas/handlers/stream-records.js';
 import { lambdaContext } from '../../lib/local/lambda-context.js';
 import { toLambdaRecord } from '../../lib/local/stream-poller.js';
 import { apiEvent } from '../support/api-event.js';
-import { testRepository, uniqueEmail } from '../support/dynamo.js';
+import { testRepository, uniqueEmail, TEST_SUPPRESSION_KEY } from '../support/dynamo.js';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { ulid } from 'ulid';
@@ -696,7 +697,10 @@ describe('SES and Step Functions faults', () => {
     const name = `faults-ses-${ulid().toLowerCase()}`;
     await ensureTable(ddb, name, tableProperties());
     const ownDoc = DynamoDBDocumentClient.from(ddb, { marshallOptions: { removeUndefinedValues: true } });
-    return { repo: new DynamoLeadRepository(ownDoc, name), sending: new DynamoSendingStore(ownDoc, name) };
+    return {
+      repo: new DynamoLeadRepository(ownDoc, name, keyedAddressHasher(TEST_SUPPRESSION_KEY)),
+      sending: new DynamoSendingStore(ownDoc, name),
+    };
   }
 
   /** A consenting lead whose current run is on the newsletter track, no touch sent yet. */

@@ -1,4 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { TEST_SUPPRESSION_KEY } from '../support/dynamo.js';
+import { keyedAddressHasher } from '../../lambdas/adapters/address-hash.js';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { describe, expect, it } from 'vitest';
@@ -29,7 +31,7 @@ const client = new DynamoDBClient({
 });
 countCapacity(client.middlewareStack);
 const doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-const repo = new DynamoLeadRepository(doc, TABLE);
+const repo = new DynamoLeadRepository(doc, TABLE, keyedAddressHasher(TEST_SUPPRESSION_KEY));
 
 const deps: NurtureDeps = {
   leads: repo,

@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { keyedAddressHasher } from '../../lambdas/adapters/address-hash.js';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { ulid } from 'ulid';
@@ -12,7 +13,7 @@ import { createHandler } from '../../lambdas/handlers/score-stream.js';
 import { ensureTable } from '../../lib/local/dynamodb.js';
 import { lambdaContext } from '../../lib/local/lambda-context.js';
 import { tableProperties } from '../support/deployment.js';
-import { testCaptureDeps, uniqueEmail } from '../support/dynamo.js';
+import { testCaptureDeps, uniqueEmail, TEST_SUPPRESSION_KEY } from '../support/dynamo.js';
 
 /** The stream record of an inserted event item, keys only, as the scoring function's mapping delivers it. */
 const insert = (leadId: string, eventId: string, seq: number): DynamoDBStreamEvent['Records'][number] => ({
@@ -62,7 +63,11 @@ describe('events of a dead-lettered stream record are applied later, never stran
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
     await ensureTable(client, table, tableProperties());
-    const repo = new DynamoLeadRepository(DynamoDBDocumentClient.from(client), table);
+    const repo = new DynamoLeadRepository(
+      DynamoDBDocumentClient.from(client),
+      table,
+      keyedAddressHasher(TEST_SUPPRESSION_KEY),
+    );
     const deps: CaptureDeps = {
       leads: repo,
       clock: fixedClock('2026-03-02T10:00:00Z'),
