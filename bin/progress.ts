@@ -9,6 +9,8 @@ import cliProgress from 'cli-progress';
 export interface Progress {
   /** The amount done so far, and a short note shown after it (e.g. `1,204 leads`). */
   update(done: number, note?: string): void;
+  /** Ends at `done` of `done` (the total was an estimate), then stops. */
+  finish(done: number, note?: string): void;
   stop(): void;
 }
 
@@ -28,7 +30,7 @@ export interface ProgressOptions {
 const count = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 export function startProgress(label: string, options: ProgressOptions): Progress {
-  if (options.enabled === false) return { update: () => undefined, stop: () => undefined };
+  if (options.enabled === false) return { update: () => undefined, finish: () => undefined, stop: () => undefined };
   const stream = options.stream ?? process.stderr;
   const started = performance.now();
   let total = Math.max(1, options.total ?? 0);
@@ -62,6 +64,12 @@ export function startProgress(label: string, options: ProgressOptions): Progress
         bar.setTotal(total);
       }
       bar.update(done, payload(done, note));
+    },
+    finish(done, note = last) {
+      total = Math.max(1, done);
+      bar.setTotal(total);
+      bar.update(done, payload(done, note));
+      bar.stop();
     },
     stop() {
       bar.stop();

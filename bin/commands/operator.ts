@@ -112,7 +112,8 @@ async function exportPages(
       if (cursor && !progress) {
         progress = startProgress('export', { unit: 'events', total: events.length * 2, enabled: showProgress });
       }
-      progress?.update(events.length, cursor ? 'reading pages' : 'done');
+      if (cursor) progress?.update(events.length, 'reading pages');
+      else progress?.finish(events.length, 'done');
     } while (cursor);
   } finally {
     progress?.stop();

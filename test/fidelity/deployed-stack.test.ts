@@ -115,7 +115,7 @@ async function confirmFromMail(email: string): Promise<void> {
 describe('the synthesized stack, run as deployed', () => {
   it('reads every function, route, mapping, rule, state machine and schedule from the template', () => {
     const d = stack.deployment;
-    expect(Object.keys(d.functions)).toHaveLength(15);
+    expect(Object.keys(d.functions)).toHaveLength(17);
     expect(d.api.routes.map((r) => `${r.method} ${r.resource} ${r.auth}`).sort()).toEqual([
       'DELETE /leads/{leadId} iam',
       'GET /confirm public',
@@ -282,6 +282,36 @@ describe('the synthesized stack, run as deployed', () => {
     });
 
     expect(result).toMatchObject({ recorded: true });
+  });
+
+  it('skips, as deployed, a held-out touch for a lead that is not in that run', async () => {
+    const { leadId } = await readLead('quiet.reader@example-corp.com');
+    const result = await stack.lambda.invokeOrThrow(stack.functionIds['nurture-hold-out'] ?? '', {
+      leadId,
+      track: 'testimonials',
+      touch: 1,
+      executionName: 'fidelity-not-this-run',
+      arm: 'holdout',
+      experimentId: 'fidelity',
+    });
+
+    expect(result).toMatchObject({ outcome: 'skipped' });
+  });
+
+  it('erases a lead through DELETE and the erase worker on the stream, as deployed', async () => {
+    const email = 'erase.me@example-corp.com';
+    await postForm('newsletter', { email, firstName: 'Eve', consent: 'yes' });
+    await stack.settle();
+    const { leadId } = await readLead(email);
+    const admin = { 'x-admin-key': stack.adminKey };
+
+    const erased = await fetch(`${stack.url}/leads/${leadId}`, { method: 'DELETE', headers: admin });
+    await stack.settle();
+
+    expect([202, 204]).toContain(erased.status);
+    expect((await fetch(`${stack.url}/leads/${leadId}`, { headers: admin })).status).toBe(404);
+    expect((await fetch(`${stack.url}/leads/${leadId}/erasure`, { headers: admin })).status).toBe(404);
+    expect(stack.lambda.invocations.get(stack.functionIds['erase-lead'] ?? '') ?? 0).toBeGreaterThan(0);
   });
 
   it('has run every function of the template, none of which logged an error', async () => {
