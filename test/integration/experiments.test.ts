@@ -22,7 +22,7 @@ import { tableProperties } from '../support/deployment.js';
  */
 
 const UNTIL = '2026-06-01T00:00:00.000Z';
-const LEADS = 400;
+const LEADS = 250;
 const track = trackById(DEFAULT_NURTURE_PLAN, 'testimonials');
 const windowMs = track.touches.reduce((d, t) => d + t.waitDays, 0) * DAY_MS;
 
@@ -56,7 +56,7 @@ describe('leadloop experiments on demo data', () => {
     repo = new DynamoLeadRepository(DynamoDBDocumentClient.from(client), table);
     const seeded = await capture(() => seed(['--demo', '--leads', String(LEADS), '--until', UNTIL, ...common]));
     expect(seeded.code).toBe(0);
-  }, 180_000);
+  }, 300_000);
   afterAll(() => client.destroy());
 
   it(
