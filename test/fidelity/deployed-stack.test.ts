@@ -121,6 +121,7 @@ describe('the synthesized stack, run as deployed', () => {
       'GET /confirm public',
       'GET /leads iam',
       'GET /leads/{leadId} iam',
+      'GET /leads/{leadId}/erasure iam',
       'GET /leads/{leadId}/export iam',
       'GET /sending iam',
       'GET /unsubscribe public',
@@ -130,7 +131,7 @@ describe('the synthesized stack, run as deployed', () => {
       'POST /sending/resume iam',
       'POST /unsubscribe public',
     ]);
-    expect(d.streamMappings).toHaveLength(2);
+    expect(d.streamMappings).toHaveLength(3);
     expect(d.queueMappings).toHaveLength(1);
     expect(d.rules.map((r) => r.targets[0]?.kind)).toEqual(['sqs']);
     expect(
