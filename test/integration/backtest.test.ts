@@ -15,7 +15,7 @@ import { newLead } from '../../lambdas/domain/lead.js';
 import { scorePendingEvents } from '../../lambdas/domain/scoring-pipeline.js';
 import { applyEvents, defaultModel } from '../../lambdas/domain/scoring/index.js';
 import { ensureTable } from '../../lib/local/dynamodb.js';
-import { tableProperties } from '../support/deployment.js';
+import { sharedTableProperties } from '../support/deployment.js';
 import { leadLog } from '../unit/model-lab/support.js';
 import { testRepository } from '../support/dynamo.js';
 
@@ -97,7 +97,7 @@ describe('leadloop seed --demo and leadloop backtest', () => {
       region: 'us-east-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
-    await ensureTable(client, table, tableProperties());
+    await ensureTable(client, table, sharedTableProperties());
   }, 60_000);
   afterAll(() => client.destroy());
 

@@ -19,7 +19,7 @@ import { createHandler as eraseWorker } from '../../lambdas/handlers/erase-lead.
 import { ensureTable } from '../../lib/local/dynamodb.js';
 import { lambdaContext } from '../../lib/local/lambda-context.js';
 import { apiEvent } from '../support/api-event.js';
-import { tableProperties } from '../support/deployment.js';
+import { sharedTableProperties } from '../support/deployment.js';
 import { TEST_SUPPRESSION_KEY, testRepository, uniqueEmail } from '../support/dynamo.js';
 
 /**
@@ -39,7 +39,7 @@ beforeAll(async () => {
     region: 'us-east-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
-  await ensureTable(client, tableName, tableProperties());
+  await ensureTable(client, tableName, sharedTableProperties());
   client.destroy();
   ({ repo, doc } = testRepository(tableName));
   deps = { leads: repo, clock: systemClock, newLeadId: (at) => ulid(at.getTime()) };

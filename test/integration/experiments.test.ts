@@ -13,7 +13,7 @@ import type { Stage } from '../../lambdas/domain/lead.js';
 import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';
 import { trackById } from '../../lambdas/domain/nurture/tracks.js';
 import { ensureTable } from '../../lib/local/dynamodb.js';
-import { tableProperties } from '../support/deployment.js';
+import { sharedTableProperties } from '../support/deployment.js';
 
 /**
  * `leadloop seed --demo` then `leadloop experiments`: the report's counts recomputed here another way — each lead's
@@ -52,7 +52,7 @@ describe('leadloop experiments on demo data', () => {
       region: 'us-east-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
-    await ensureTable(client, table, tableProperties());
+    await ensureTable(client, table, sharedTableProperties());
     repo = new DynamoLeadRepository(DynamoDBDocumentClient.from(client), table);
     const seeded = await capture(() => seed(['--demo', '--leads', String(LEADS), '--until', UNTIL, ...common]));
     expect(seeded.code).toBe(0);

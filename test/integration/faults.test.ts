@@ -1,3 +1,4 @@
+import '../support/stream-table.js'; // first: this file reads the table's stream, on a DynamoDB Local of its own
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { keyedAddressHasher } from '../../lambdas/adapters/address-hash.js';
 import {

@@ -7,7 +7,7 @@ import { keys } from '../../lambdas/adapters/table-definition.js';
 import type { LeadEvent } from '../../lambdas/domain/events.js';
 import { newLead } from '../../lambdas/domain/lead.js';
 import { ensureTable } from '../../lib/local/dynamodb.js';
-import { tableProperties } from '../support/deployment.js';
+import { sharedTableProperties } from '../support/deployment.js';
 
 /** A table of its own (the reader reads a whole table), filled with leads of 0 to 20 events. */
 const table = `reader-${Date.now()}`;
@@ -25,7 +25,7 @@ beforeAll(async () => {
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
   });
   doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  await ensureTable(client, table, tableProperties());
+  await ensureTable(client, table, sharedTableProperties());
   const writer = bulkWriter(doc, table, 4);
   for (let i = 0; i < LEADS; i++) {
     const leadId = `01J${String(i).padStart(23, '0')}`;

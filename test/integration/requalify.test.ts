@@ -24,7 +24,7 @@ import {
   type SweepDeps,
 } from '../../lambdas/domain/sweep.js';
 import { ensureTable } from '../../lib/local/dynamodb.js';
-import { tableProperties } from '../support/deployment.js';
+import { sharedTableProperties } from '../support/deployment.js';
 
 /** Day 0 of every scenario; the sweep runs as of day 200. */
 const T0 = Date.parse('2025-01-06T09:00:00.000Z');
@@ -59,7 +59,7 @@ beforeAll(async () => {
   });
   // A table of its own: the sweep reads whole shards, so no other test's leads may be in them.
   const table = `requalify-${ulid().toLowerCase()}`;
-  await ensureTable(client, table, tableProperties());
+  await ensureTable(client, table, sharedTableProperties());
   repo = new DynamoLeadRepository(
     DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } }),
     table,

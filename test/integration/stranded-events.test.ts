@@ -12,7 +12,7 @@ import { applyEvents, defaultModel } from '../../lambdas/domain/scoring/index.js
 import { createHandler } from '../../lambdas/handlers/score-stream.js';
 import { ensureTable } from '../../lib/local/dynamodb.js';
 import { lambdaContext } from '../../lib/local/lambda-context.js';
-import { tableProperties } from '../support/deployment.js';
+import { sharedTableProperties } from '../support/deployment.js';
 import { testCaptureDeps, uniqueEmail, TEST_SUPPRESSION_KEY } from '../support/dynamo.js';
 
 /** The stream record of an inserted event item, keys only, as the scoring function's mapping delivers it. */
@@ -62,7 +62,7 @@ describe('events of a dead-lettered stream record are applied later, never stran
       region: 'us-east-1',
       credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     });
-    await ensureTable(client, table, tableProperties());
+    await ensureTable(client, table, sharedTableProperties());
     const repo = new DynamoLeadRepository(
       DynamoDBDocumentClient.from(client),
       table,

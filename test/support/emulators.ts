@@ -6,7 +6,7 @@ import { startLocalAwsEndpoint } from '../../lib/local/aws-endpoint.js';
 import { startDynamoDbLocal, ensureTable } from '../../lib/local/dynamodb.js';
 import { freePort } from '../../lib/local/ports.js';
 import type { TestProject } from 'vitest/node';
-import { tableProperties, testDeployment } from './deployment.js';
+import { sharedTableProperties, testDeployment } from './deployment.js';
 import { TEST_SUPPRESSION_KEY } from './dynamo.js';
 
 declare module 'vitest' {
@@ -99,7 +99,7 @@ async function startEmulators(): Promise<Emulators> {
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
   });
-  const properties = tableProperties();
+  const properties = sharedTableProperties();
   const client = new DynamoDBClient({
     endpoint: ddb.endpoint,
     region: 'us-east-1',

@@ -5,7 +5,8 @@ import { ensureTable } from '../../lib/local/dynamodb.js';
 
 /**
  * vitest setupFile (runs before each test file): a lead table of the file's own on the test run's DynamoDB Local
- * (emulators.ts), named in `TABLE_NAME` before the file's modules read it. Unique addresses keep a file's tests apart;
+ * (emulators.ts), without a stream (see `sharedTableProperties`), named in `TABLE_NAME` before the file's modules
+ * read it. Unique addresses keep a file's tests apart;
  * a table per file also keeps apart the items every lead shares (the sender's reputation state and daily counters),
  * which one file's complaint would otherwise pause for every other file running beside it.
  */

@@ -21,7 +21,7 @@ import { freePort } from '../../lib/local/ports.js';
 import { allStates, LocalStepFunctions, type AslDefinition, type RunRecord } from '../../lib/local/stepfunctions.js';
 import { sweepProgress } from '../../lib/local/sweep-progress.js';
 import { SWEEP_STATES } from '../../lib/requalification.js';
-import { tableProperties, testDeployment, testLambda } from '../support/deployment.js';
+import { sharedTableProperties, testDeployment, testLambda } from '../support/deployment.js';
 
 /**
  * "Requalify leads" as the synthesized stack defines it, run by the local state-machine runner with its tasks invoked
@@ -117,7 +117,7 @@ beforeAll(async () => {
   });
   doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   const table = `requalify-flow-${ulid().toLowerCase()}`;
-  await ensureTable(client, table, tableProperties());
+  await ensureTable(client, table, sharedTableProperties());
   repo = new DynamoLeadRepository(doc, table);
   deployment = testDeployment(table);
   const [schedule] = deployment.schedules;
