@@ -24,9 +24,19 @@ export interface Tally {
   writeUnits: number;
   /** Conditional writes refused (duplicates): AWS bills them, but an error carries no ConsumedCapacity. */
   conditionFailures: number;
+  /** Write units per command name (`TransactWriteCommand`, `PutCommand`, …), for the breakdown a figure is made of. */
+  writeUnitsByCommand: Record<string, number>;
 }
-export const tally: Tally = { calls: 0, readUnits: 0, writeUnits: 0, conditionFailures: 0 };
-export const resetTally = () => Object.assign(tally, { calls: 0, readUnits: 0, writeUnits: 0, conditionFailures: 0 });
+export const tally: Tally = { calls: 0, readUnits: 0, writeUnits: 0, conditionFailures: 0, writeUnitsByCommand: {} };
+export const resetTally = () =>
+  Object.assign(tally, { calls: 0, readUnits: 0, writeUnits: 0, conditionFailures: 0, writeUnitsByCommand: {} });
+
+/** `TransactWriteCommand 8.00, PutCommand 1.00` per item: the write units of a tally by command, divided by `n`. */
+export const writeBreakdown = (t: Tally, n: number): string =>
+  Object.entries(t.writeUnitsByCommand)
+    .sort((a, b) => b[1] - a[1])
+    .map(([command, units]) => `${command.replace(/Command$/, '')} ${(units / n).toFixed(2)}`)
+    .join(', ');
 
 export function countCapacity(stack: MiddlewareStack<ServiceInputTypes, ServiceOutputTypes>): void {
   stack.add(
@@ -44,6 +54,7 @@ export function countCapacity(stack: MiddlewareStack<ServiceInputTypes, ServiceO
           const write = c.WriteCapacityUnits ?? (READS.test(command) ? 0 : (c.CapacityUnits ?? 0));
           tally.readUnits += read;
           tally.writeUnits += write;
+          if (write > 0) tally.writeUnitsByCommand[command] = (tally.writeUnitsByCommand[command] ?? 0) + write;
         }
         return result;
       } catch (e) {
