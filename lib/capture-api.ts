@@ -60,19 +60,26 @@ export interface CaptureApiProps {
 }
 
 /**
- * What each public function does to the lead table, and so all it may do (least privilege): key lookups, and puts and
- * updates that are conditional (on the lead existing and not being erased, on an event not being there yet). None of
- * them can delete an item or batch-write, nor query an index.
+ * What each public function does to the lead table, and so all it may do (least privilege): key lookups, conditional
+ * puts and updates, and single-item deletes of what the call itself just wrote (an event whose lead turned out to be
+ * erased, the lead a concurrent first submission lost: appends are a put then a read, not a transaction, which bills
+ * every item twice). None of them can batch-write, nor query or scan.
  */
 export const PUBLIC_TABLE_ACTIONS = {
   /** Identity, lead, suppression lookups; the lead and its first event; the confirmation mail's rate limit. */
-  form: ['dynamodb:GetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
+  form: [
+    'dynamodb:GetItem',
+    'dynamodb:ConditionCheckItem',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+  ],
   /** Identity, lead, suppression lookups; new leads and their events. */
-  events: ['dynamodb:GetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem'],
+  events: ['dynamodb:GetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
   /** The lead the token names; its `email_unsubscribed` event. */
-  unsubscribe: ['dynamodb:GetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem'],
+  unsubscribe: ['dynamodb:GetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
   /** The lead the token names; its `consent_confirmed` event. */
-  confirm: ['dynamodb:GetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem'],
+  confirm: ['dynamodb:GetItem', 'dynamodb:ConditionCheckItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
 } as const satisfies Record<string, readonly TableAction[]>;
 
 /** `error`/`message` bodies in the shape of the HTTP contract (DESIGN §8) for errors API Gateway answers itself. */

@@ -3,7 +3,9 @@ import { ConditionalCheckFailedException, TransactionCanceledException } from '@
 import {
   BatchGetCommand,
   BatchWriteCommand,
+  DeleteCommand,
   GetCommand,
+  PutCommand,
   QueryCommand,
   ScanCommand,
   TransactWriteCommand,
@@ -189,51 +191,86 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex, Erasur
     return Item && Item.erasure === undefined ? Lead.parse(Item) : undefined;
   }
 
+  /**
+   * Two conditional puts, no transaction (a transaction bills every item twice): the lead first, without index keys
+   * (the first scoring commit writes them, a moment later), then the identity that makes the address one lead. The
+   * loser of a concurrent first submission deletes its lead and uses the winner's. A crash between the two leaves a
+   * lead item no address, index or event points to: never counted, never mailed.
+   */
   async createLead(lead: Lead): Promise<{ leadId: string; created: boolean }> {
-    try {
-      await transact(() =>
-        this.db.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: {
-                    ...keys.identity(lead.email),
-                    entity: 'identity',
-                    leadId: lead.leadId,
-                    createdAt: lead.createdAt,
-                  },
-                  ConditionExpression: 'attribute_not_exists(pk)',
-                },
-              },
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: leadItem(lead),
-                  ConditionExpression: 'attribute_not_exists(pk)',
-                },
-              },
-            ],
-          }),
-        ),
-      );
+    const indexKeys = new Set<string>(
+      [TABLE.byStageIndex, TABLE.reviewIndex].flatMap((index) => [index.partitionKey, index.sortKey]),
+    );
+    const unindexed = Object.fromEntries(Object.entries(leadItem(lead)).filter(([k]) => !indexKeys.has(k)));
+    // A new lead id is unique: an item already under it is this very put, retried by the SDK after a lost answer.
+    await this.putIfAbsent(unindexed, () => true);
+    const identity = {
+      ...keys.identity(lead.email),
+      entity: 'identity',
+      leadId: lead.leadId,
+      createdAt: lead.createdAt,
+    };
+    if (await this.putIfAbsent(identity, (old) => old.leadId?.S === lead.leadId)) {
       return { leadId: lead.leadId, created: true };
+    }
+    await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: keys.lead(lead.leadId) }));
+    const existing = await this.findLeadIdByEmail(lead.email);
+    if (!existing) throw new ConflictError('the address was registered and erased while this lead was created');
+    return { leadId: existing, created: false };
+  }
+
+  /**
+   * Puts an item unless its key is taken. True when written, or when the item already there is this same write (`ours`
+   * tells, from the stored item's attributes): the SDK retries a put whose answer was lost, and its second attempt
+   * finds the first.
+   */
+  private async putIfAbsent(item: Item, ours: (old: Record<string, { S?: string }>) => boolean): Promise<boolean> {
+    try {
+      await this.db.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: item,
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return true;
     } catch (e) {
-      if (!isConditionFailure(e)) throw e;
-      const existing = await this.findLeadIdByEmail(lead.email);
-      if (!existing) throw e;
-      return { leadId: existing, created: false };
+      if (!(e instanceof ConditionalCheckFailedException)) throw e;
+      return ours((e.Item ?? {}) as Record<string, { S?: string }>);
     }
   }
 
   /**
-   * Puts the event only if its id is new and, in the same transaction, its lead exists and is not being erased
-   * (`gone`): an event can never outlive its lead's erasure. Its lookup copies go in the same transaction: a lookup
-   * never exists without its event, nor the reverse.
+   * Every append ends with its lead live, or with nothing written: an event can never outlive its lead's erasure.
+   * An event with lookup copies goes in one transaction with them and a check of the lead (a lookup never exists
+   * without its event, nor the reverse). Any other event — forms, tracked events, most of the log — is one conditional
+   * put (a transaction would bill the put, its index entry and the check twice: 6 write units instead of 2), then a
+   * strongly consistent read of the lead: if the lead is erased or being erased by then, the event is deleted again
+   * and the append answers `gone`. Either the read sees the tombstone, or the event was written before it and the
+   * erase worker, which starts after the tombstone and reads the partition consistently, deletes it.
    */
   async appendEvent(event: LeadEvent): Promise<'recorded' | 'duplicate' | 'gone'> {
     const lookups = eventLookupItems(event);
+    if (lookups.length > 0) return this.appendWithLookups(event, lookups);
+    // The same event received in this same call (`receivedAt` is set once per call) is this put, retried.
+    const outcome = (await this.putIfAbsent(eventItem(event), (old) => old.receivedAt?.S === event.receivedAt))
+      ? 'recorded'
+      : 'duplicate';
+    const { Item } = await this.db.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: keys.lead(event.leadId),
+        ProjectionExpression: 'pk, erasure',
+        ConsistentRead: true,
+      }),
+    );
+    if (Item && Item.erasure === undefined) return outcome;
+    await this.db.send(new DeleteCommand({ TableName: this.tableName, Key: keys.event(event.leadId, event.eventId) }));
+    return 'gone';
+  }
+
+  private async appendWithLookups(event: LeadEvent, lookups: Item[]): Promise<'recorded' | 'duplicate' | 'gone'> {
     try {
       await transact(
         () =>

@@ -199,7 +199,7 @@ describe('CaptureApi', () => {
     const dynamo = dynamoStatements(stack.captureApi[name]);
     const actions = dynamo.flatMap((s) => [s.Action].flat());
     expect(new Set(actions)).toEqual(new Set(expected));
-    for (const forbidden of ['dynamodb:DeleteItem', 'dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:Scan']) {
+    for (const forbidden of ['dynamodb:BatchWriteItem', 'dynamodb:Query', 'dynamodb:Scan', 'dynamodb:DeleteTable']) {
       expect(actions).not.toContain(forbidden);
     }
     const resources = JSON.stringify(dynamo.map((s) => s.Resource));

@@ -436,23 +436,36 @@ describe('DynamoDB faults: capture', () => {
     );
   }, 60_000);
 
-  it('answers 202 when the transaction creating a lead meets a TransactionConflict (it must be retried, not a 500)', async () => {
-    // DynamoDB cancels a transaction with TransactionConflict when another transaction holds one of its items, e.g.
-    // two first submissions of one address at once. The SDK does not retry a cancellation; the repository must.
-    const { c, f } = await faulty({
-      seed: 3,
-      rate: 1,
-      kinds: { conflict: 1 },
-      maxFaults: 1,
-      select: (call) => call.command === 'TransactWriteItemsCommand',
-    });
-    const email = uniqueEmail('txconflict');
-    const result = await c.form(formPost('newsletter', { email }, `k-${email}`), context('capture-form'));
-    f.remove();
-    expect(f.stats().injected.conflict).toBe(1);
-    expect(result.statusCode).toBe(202);
-    expect(await repo.findLeadIdByEmail(email)).toBeDefined();
-  });
+  it.each([
+    ['the lead', 'LEAD#'],
+    ['the identity', 'EMAIL#'],
+    ['the form event', 'EVENT#'],
+  ])(
+    'creates one whole lead when the answer to the put of %s is lost and the SDK sends it again',
+    async (_, prefix) => {
+      // A new lead is three conditional puts (lead, identity, event). The retry of one whose answer was lost finds
+      // the first attempt's item: it must count as written, not as another caller's (which would delete the lead, or
+      // report a first submission as a duplicate and skip its confirmation).
+      const { c, f } = await faulty({
+        seed: 3,
+        rate: 1,
+        kinds: { lostResponse: 1 },
+        maxFaults: 1,
+        select: (call) => call.command === 'PutItemCommand' && JSON.stringify(call.input).includes(`"S":"${prefix}`),
+      });
+      const email = uniqueEmail('lostput');
+      const result = await c.form(formPost('newsletter', { email }, `k-${email}`), context('capture-form'));
+      f.remove();
+      expect(f.stats().injected.lostResponse).toBe(1);
+      expect(result.statusCode).toBe(202);
+      const leadId = await repo.findLeadIdByEmail(email);
+      expect(leadId).toBe(z.object({ leadId: z.string() }).parse(JSON.parse(result.body)).leadId);
+      expect(await repo.getLead(leadId ?? '')).toBeDefined();
+      expect((await repo.listEvents(leadId ?? '')).map((e) => e.eventId)).toEqual([
+        formEventId('newsletter', `k-${email}`),
+      ]);
+    },
+  );
 });
 
 describe('DynamoDB faults: scoring from the table stream', () => {

@@ -166,16 +166,22 @@ const EVENT_MESSAGES = [
 ];
 
 /**
- * The writes that append an event: a transaction putting an `EVENT#` item (with its check that the lead exists and is
- * not being erased).
+ * The writes that append an event: a conditional put of an `EVENT#` item (followed by a read of its lead), or, for an
+ * event with lookup copies, a transaction putting it with them and a check of the lead.
  */
+const EventItem = z.object({ sk: z.object({ S: z.string().startsWith('EVENT#') }) });
+const EventPut = z.object({ Item: EventItem });
 const EventAppend = z.object({
   TransactItems: z
     .array(z.object({ Put: z.object({ Item: z.object({ sk: z.object({ S: z.string() }) }) }).optional() }))
     .refine((items) => items.some((i) => i.Put?.Item.sk.S.startsWith('EVENT#'))),
 });
 const eventPuts = (writes: { command: string; input: unknown }[]) =>
-  writes.filter((w) => w.command === 'TransactWriteItemsCommand' && EventAppend.safeParse(w.input).success);
+  writes.filter(
+    (w) =>
+      (w.command === 'PutItemCommand' && EventPut.safeParse(w.input).success) ||
+      (w.command === 'TransactWriteItemsCommand' && EventAppend.safeParse(w.input).success),
+  );
 
 /** A 4xx answer has the documented shape, one of the route's fixed messages, no internals, and writes nothing. */
 function expectClientError(
