@@ -37,7 +37,7 @@ function banner(stack: LocalStack, settings: LocalSettings): string {
     `  API and landing page   ${stack.url}`,
     `  DynamoDB Local         ${stack.dynamoDbEndpoint}   table ${stack.tableName}`,
     `  Local SES (sent mail)  ${stack.sesEndpoint}`,
-    `  Step Functions, EventBridge, Secrets Manager  ${stack.awsEndpoint}   (aws … --endpoint-url ${stack.awsEndpoint})`,
+    `  Step Functions, EventBridge, Secrets Manager, SQS  ${stack.awsEndpoint}   (aws … --endpoint-url ${stack.awsEndpoint})`,
     `  Nurture runs           ${stack.url}/_local/runs   (tracks ${Object.keys(stack.trackArns).join(', ')})`,
     `  Functions              ${Object.keys(stack.functionIds).length} from the synthesized template, each with its own environment`,
     `  Requalification        ${stack.deployment.schedules.map((s) => s.expression).join(', ')} on the simulated clock; POST ${stack.url}/_local/sweep runs one now`,

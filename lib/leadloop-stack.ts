@@ -176,6 +176,11 @@ export class LeadloopStack extends Stack {
       value: this.captureApi.eventsApiKey.keyId,
     });
     new CfnOutput(this, 'TableName', { value: table.tableName });
+    new CfnOutput(this, 'ScoringDeadLetterQueueUrl', {
+      description:
+        "Scoring DLQ (the table stream's failed records): npm run leadloop -- redrive --endpoint aws --table <TableName> --dlq <this>",
+      value: this.scoring.deadLetterQueue.queueUrl,
+    });
     new CfnOutput(this, 'ConfigurationSetName', {
       description: 'SES configuration set for nurture mail',
       value: this.engagement.configurationSetName,

@@ -12,13 +12,17 @@ export interface DeadLetterMessage {
   body: string;
 }
 
+/** The scoring DLQ, as redrive reads and empties it. */
+export interface DeadLetterQueue {
+  /** Every message now visible (each received once). */
+  receiveAll(): Promise<DeadLetterMessage[]>;
+  /** Deletes the messages these handles were received with; throws unless all of them were deleted. */
+  remove(handles: readonly string[]): Promise<void>;
+}
+
 export interface RedriveDeps {
   /** The DLQ; absent where it cannot be reached (the leads are re-scored all the same). */
-  deadLetters?: {
-    /** Every message now visible (each received once). */
-    receiveAll(): Promise<DeadLetterMessage[]>;
-    remove(handles: readonly string[]): Promise<void>;
-  };
+  deadLetters?: DeadLetterQueue;
   /** Leads with events not applied yet that were received before `before`, with those events' ids. */
   pendingLeads(before: Date): Promise<Map<string, string[]>>;
   /** Scores a lead's pending events as the stream's consumer would (nurture follow-up included where it can). */

@@ -3,11 +3,11 @@ import { z } from 'zod';
 import type { LocalRequest, LocalResponse, LocalRouteHandler } from './http-server.js';
 
 /**
- * One local endpoint for the AWS JSON APIs the functions call (Step Functions, EventBridge, Secrets Manager), so that
- * unchanged SDK code reaches them through the standard `AWS_ENDPOINT_URL_<SERVICE>` variables: each request names
- * its operation in `X-Amz-Target` (`AWSStepFunctions.StartExecution`, `AWSEvents.PutEvents`,
- * `secretsmanager.GetSecretValue`), and the service that owns the prefix answers in its protocol's shape. The AWS CLI
- * works against it too (`--endpoint-url`).
+ * One local endpoint for the AWS JSON APIs the functions and the CLI call (Step Functions, EventBridge, Secrets
+ * Manager, SQS), so that unchanged SDK code reaches them through the standard `AWS_ENDPOINT_URL_<SERVICE>` variables:
+ * each request names its operation in `X-Amz-Target` (`AWSStepFunctions.StartExecution`, `AWSEvents.PutEvents`,
+ * `secretsmanager.GetSecretValue`, `AmazonSQS.ReceiveMessage`), and the service that owns the prefix answers in its
+ * protocol's shape. The AWS CLI works against it too (`--endpoint-url`).
  */
 
 export interface LocalAwsService {
@@ -20,12 +20,16 @@ export interface LocalAwsService {
   handle(operation: string, body: unknown): Promise<unknown>;
 }
 
-/** An error the service answers with: its type (the SDK's exception name) and message. */
+/**
+ * An error the service answers with: its type (the SDK's exception name) and message, and for a service that kept its
+ * Query API's error codes (SQS) the `x-amzn-query-error` header's value (`<code>;Sender`).
+ */
 export class AwsApiError extends Error {
   constructor(
     readonly type: string,
     message: string,
     readonly status = 400,
+    readonly queryError?: string,
   ) {
     super(message);
   }
@@ -94,7 +98,11 @@ export async function startLocalAwsEndpoint(opts: {
               : new AwsApiError('InternalFailure', e instanceof Error ? e.message : String(e), 500);
         send(res, {
           status: err.status,
-          headers: { 'content-type': contentType, 'x-amzn-errortype': err.type },
+          headers: {
+            'content-type': contentType,
+            'x-amzn-errortype': err.type,
+            ...(err.queryError !== undefined && { 'x-amzn-query-error': err.queryError }),
+          },
           body: JSON.stringify({ __type: `${service?.errorPrefix ?? ''}${err.type}`, message: err.message }),
         });
       }

@@ -103,6 +103,8 @@ export interface LocalQueue {
   logicalId: string;
   name: string;
   arn: string;
+  /** Its queue URL: what the template's `Ref` of it resolves to locally (the local SQS API takes it). */
+  url: string;
   visibilityTimeoutSeconds: number;
   /** Receives before a message moves to the dead-letter queue. */
   maxReceiveCount: number | undefined;
@@ -315,6 +317,7 @@ export function readDeployment(template: Template, bindings: LocalBindings): Loc
       logicalId: id,
       name: id,
       arn: resolver.arnOf(id),
+      url: resolver.refOf(id),
       visibilityTimeoutSeconds: z.number().default(30).parse(p.VisibilityTimeout),
       maxReceiveCount: redrive?.maxReceiveCount,
       deadLetterQueue: redrive ? idOf.parse(redrive.deadLetterTargetArn) : undefined,

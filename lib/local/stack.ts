@@ -21,6 +21,7 @@ import { LocalQueues } from './adapters/queues.js';
 import { LocalSecretsManager } from './adapters/secrets-manager.js';
 import { sesEventPublisher, startSesLoopback, type SesLoopback } from './adapters/ses-loopback.js';
 import { localTrackingSecret } from './adapters/ses-simulator.js';
+import { sqsService } from './adapters/sqs-api.js';
 import { startLocalAwsEndpoint } from './aws-endpoint.js';
 import { resolveClockOrigin } from './clock-origin.js';
 import { readDeployment, synthesizeTemplate, type LocalDeployment } from './deployment.js';
@@ -47,7 +48,7 @@ import { startStreamPoller, type DeadLetter, type StreamPoller } from './stream-
  * module and environment), the API's routes and authorization, the stream and queue event source mappings, the event
  * rules, the state machines, the schedule, the secrets, the SES configuration set and templates. The emulators stand
  * in for the AWS services (DynamoDB Local, local SES behind SES's own loop-back, and one local endpoint for Step
- * Functions, EventBridge and Secrets Manager); the functions reach them through the SDK's standard
+ * Functions, EventBridge, Secrets Manager and SQS); the functions reach them through the SDK's standard
  * `AWS_ENDPOINT_URL_<SERVICE>` variables and nothing else. `npm start` (bin/local.ts) and the e2e tests use it.
  */
 
@@ -58,7 +59,7 @@ export interface LocalStackOptions {
   dynamoDbPort?: number;
   /** @default 8005 (0 picks a free one) */
   sesPort?: number;
-  /** The local Step Functions, EventBridge and Secrets Manager endpoint. @default 8083 (0 picks a free one) */
+  /** The local Step Functions, EventBridge, Secrets Manager and SQS endpoint. @default 8083 (0 picks a free one) */
   sfnPort?: number;
   /** @default 'dev-api-key' */
   apiKey?: string;
@@ -101,7 +102,7 @@ export interface LocalStack {
   dynamoDbEndpoint: string;
   sesPort: number;
   sesEndpoint: string;
-  /** The local Step Functions, EventBridge and Secrets Manager endpoint. */
+  /** The local Step Functions, EventBridge, Secrets Manager and SQS endpoint (`AWS_ENDPOINT_URL_SQS` for the CLI). */
   awsEndpoint: string;
   sfnPort: number;
   apiKey: string;
@@ -332,7 +333,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const runs = runsRoute(stepFunctions);
     const endpoint = await startLocalAwsEndpoint({
       port: ports.sfnPort,
-      services: [stepFunctionsService(stepFunctions), bus.service(), secrets.service()],
+      services: [stepFunctionsService(stepFunctions), bus.service(), secrets.service(), sqsService(queues)],
       pages: { '/': runs, '/runs': runs },
     });
     stops.push({ name: 'local AWS endpoint', stop: endpoint.close });

@@ -161,8 +161,10 @@ describe('LeadloopStack composition', () => {
     }
   });
 
-  it('outputs the API URL, the dashboard link and the console link of every state machine', () => {
+  it('outputs the API URL, the dashboard link, the scoring DLQ and the console link of every state machine', () => {
     template.hasOutput('ApiUrl', { Value: Match.anyValue() });
+    // What `leadloop redrive --endpoint aws --dlq <url>` empties.
+    template.hasOutput('ScoringDeadLetterQueueUrl', { Value: { Ref: logicalIdOf(stack.scoring.deadLetterQueue) } });
     template.hasOutput('DashboardUrl', {
       Value: {
         'Fn::Join': [

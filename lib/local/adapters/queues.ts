@@ -70,8 +70,11 @@ export class LocalQueues {
     return message;
   }
 
-  /** Receives up to `max` visible messages (ReceiveMessage); over-received ones move to the DLQ first. */
-  receive(queueId: string, max: number): QueueMessage[] {
+  /**
+   * Receives up to `max` visible messages (ReceiveMessage), each then invisible for `visibilityTimeoutSeconds` (the
+   * queue's visibility timeout unless given); over-received ones move to the DLQ first.
+   */
+  receive(queueId: string, max: number, visibilityTimeoutSeconds?: number): QueueMessage[] {
     const queue = this.queues[queueId];
     const list = this.list(queueId);
     const now = Date.now();
@@ -90,7 +93,7 @@ export class LocalQueues {
       }
       m.receiveCount++;
       m.firstReceivedAt ??= now;
-      m.invisibleUntil = now + (queue?.visibilityTimeoutSeconds ?? 30) * 1000;
+      m.invisibleUntil = now + (visibilityTimeoutSeconds ?? queue?.visibilityTimeoutSeconds ?? 30) * 1000;
       m.receiptHandle = randomUUID();
       out.push(m);
     }
