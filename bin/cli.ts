@@ -44,6 +44,10 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "re-score the leads whose events were never applied (the scoring DLQ's records) and empty the DLQ",
     load: async () => (await import('./commands/redrive.js')).redrive,
   },
+  backfill: {
+    summary: 'give events stored before the keyed lookups and the pending index their lookup copies and index keys',
+    load: async () => (await import('./commands/backfill.js')).backfill,
+  },
   inject: {
     summary: 'inject an SES event (bounce, complaint, open, click, unsubscribe) into a running local stack',
     load: async () => (await import('./commands/inject.js')).inject,

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
@@ -253,8 +253,9 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex, Erasur
   async appendEvent(event: LeadEvent): Promise<'recorded' | 'duplicate' | 'gone'> {
     const lookups = eventLookupItems(event);
     if (lookups.length > 0) return this.appendWithLookups(event, lookups);
-    // The same event received in this same call (`receivedAt` is set once per call) is this put, retried.
-    const outcome = (await this.putIfAbsent(eventItem(event), (old) => old.receivedAt?.S === event.receivedAt))
+    // `writeId` tells this put, retried by the SDK after a lost answer, from another call's copy of the same event.
+    const writeId = randomUUID();
+    const outcome = (await this.putIfAbsent({ ...eventItem(event), writeId }, (old) => old.writeId?.S === writeId))
       ? 'recorded'
       : 'duplicate';
     const { Item } = await this.db.send(
@@ -551,6 +552,73 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex, Erasur
   }
 
   /** Saves a lead that only this writer changes right now, with the same optimistic version check. */
+  /**
+   * Brings one event item stored before the lookups and the pending index existed up to date (`leadloop backfill`):
+   * its missing lookup copies put (the same content as at append), and, when it was never applied, its pending index
+   * keys. Both in one transaction with the check that the lead is live: a lead being erased
+   * gets nothing back. `invalid` for an item that is not a readable event.
+   */
+  async backfillEvent(item: Item): Promise<'updated' | 'current' | 'gone' | 'invalid'> {
+    const parsed = LeadEvent.safeParse(item);
+    if (!parsed.success) return 'invalid';
+    const event = parsed.data;
+    const lookups: Item[] = [];
+    for (const lookup of eventLookupItems(event)) {
+      const { Item: stored } = await this.db.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk: lookup.pk, sk: lookup.sk },
+          ProjectionExpression: 'pk',
+          ConsistentRead: true,
+        }),
+      );
+      if (!stored) lookups.push(lookup);
+    }
+    const unindexed = item.appliedAt === undefined && item[TABLE.pendingIndex.partitionKey] === undefined;
+    if (lookups.length === 0 && !unindexed) return 'current';
+    const { [TABLE.pendingIndex.partitionKey]: pendingPk, [TABLE.pendingIndex.sortKey]: pendingSk } = eventItem(event);
+    try {
+      await transact(() =>
+        this.db.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              this.leadIsLive(event.leadId),
+              ...lookups.map((Item) => ({ Put: { TableName: this.tableName, Item } })),
+              ...(unindexed
+                ? [
+                    {
+                      Update: {
+                        TableName: this.tableName,
+                        Key: keys.event(event.leadId, event.eventId),
+                        UpdateExpression: 'SET #pk = :pk, #sk = :sk',
+                        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(appliedAt)',
+                        ExpressionAttributeNames: {
+                          '#pk': TABLE.pendingIndex.partitionKey,
+                          '#sk': TABLE.pendingIndex.sortKey,
+                        },
+                        ExpressionAttributeValues: { ':pk': pendingPk, ':sk': pendingSk },
+                      },
+                    },
+                  ]
+                : []),
+            ],
+          }),
+        ),
+      );
+      return 'updated';
+    } catch (e) {
+      if (!(e instanceof TransactionCanceledException)) throw e;
+      const reasons = (e.CancellationReasons ?? []).map((r) => r.Code);
+      if (reasons[0] === 'ConditionalCheckFailed') return 'gone';
+      // Applied (or deleted) since it was read: nothing to index any more, the lookups still to write.
+      if (unindexed && reasons.at(-1) === 'ConditionalCheckFailed') {
+        const applied = await this.backfillEvent({ ...item, appliedAt: 'since the read' });
+        return applied === 'current' ? 'current' : applied;
+      }
+      throw e;
+    }
+  }
+
   async saveLead(lead: Lead): Promise<void> {
     await this.commitScoring(lead, [], []);
   }
