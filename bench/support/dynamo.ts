@@ -2,7 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LocalSecretsManager } from '../../lib/local/adapters/secrets-manager.js';
 import { startLocalAwsEndpoint } from '../../lib/local/aws-endpoint.js';
 import { ensureTable, startDynamoDbLocal, type DynamoDbLocal } from '../../lib/local/dynamodb.js';
-import { tableProperties, testDeployment } from '../../test/support/deployment.js';
+import { suppressionKeySecret, tableProperties, testDeployment } from '../../test/support/deployment.js';
 import { freePort } from '../../lib/local/ports.js';
 
 /**
@@ -13,10 +13,7 @@ import { freePort } from '../../lib/local/ports.js';
 export async function startBenchTable(table: string, region: string): Promise<DynamoDbLocal> {
   const ddb = await startDynamoDbLocal({ port: await freePort() });
   const deployment = testDeployment(table);
-  const suppressionKey = Object.values(deployment.secrets).find((s) =>
-    s.logicalId.startsWith('DataRightsSuppressionKey'),
-  );
-  if (!suppressionKey) throw new Error('the template has no suppression key secret');
+  const suppressionKey = suppressionKeySecret(deployment);
   const secrets = await startLocalAwsEndpoint({
     port: 0,
     services: [new LocalSecretsManager(deployment.secrets).service()],

@@ -134,6 +134,11 @@ const noAddressHasher: AddressHasher = {
 /** The condition every append to a lead's partition carries: the lead exists and is not being erased. */
 const LEAD_IS_LIVE = 'attribute_exists(pk) AND attribute_not_exists(erasure)';
 
+/** The lead item's index keys, which a new lead is put without (its first scoring commit writes them). */
+const LEAD_INDEX_KEYS: ReadonlySet<string> = new Set(
+  [TABLE.byStageIndex, TABLE.reviewIndex].flatMap((index) => [index.partitionKey, index.sortKey]),
+);
+
 /** The erasure record as stored (validated, never cast). */
 const ErasureItem = z.object({
   leadId: z.string(),
@@ -198,10 +203,7 @@ export class DynamoLeadRepository implements LeadRepository, ReviewIndex, Erasur
    * lead item no address, index or event points to: never counted, never mailed.
    */
   async createLead(lead: Lead): Promise<{ leadId: string; created: boolean }> {
-    const indexKeys = new Set<string>(
-      [TABLE.byStageIndex, TABLE.reviewIndex].flatMap((index) => [index.partitionKey, index.sortKey]),
-    );
-    const unindexed = Object.fromEntries(Object.entries(leadItem(lead)).filter(([k]) => !indexKeys.has(k)));
+    const unindexed = Object.fromEntries(Object.entries(leadItem(lead)).filter(([k]) => !LEAD_INDEX_KEYS.has(k)));
     // A new lead id is unique: an item already under it is this very put, retried by the SDK after a lost answer.
     await this.putIfAbsent(unindexed, () => true);
     const identity = {

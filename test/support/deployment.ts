@@ -26,6 +26,13 @@ export function testDeployment(tableName: string, opts: { apiUrl?: string } = {}
   });
 }
 
+/** The template's suppression key secret (data rights), as the local runtime reads it. */
+export function suppressionKeySecret(deployment: LocalDeployment): LocalDeployment['secrets'][string] {
+  const secret = Object.values(deployment.secrets).find((s) => s.logicalId.startsWith('DataRightsSuppressionKey'));
+  if (!secret) throw new Error('the template has no suppression key secret');
+  return secret;
+}
+
 /** The table's properties as the template declares them (for `ensureTable`). */
 export function tableProperties(): unknown {
   const template = testTemplate();

@@ -6,7 +6,7 @@ import { startLocalAwsEndpoint } from '../../lib/local/aws-endpoint.js';
 import { startDynamoDbLocal, ensureTable } from '../../lib/local/dynamodb.js';
 import { freePort } from '../../lib/local/ports.js';
 import type { TestProject } from 'vitest/node';
-import { sharedTableProperties, testDeployment } from './deployment.js';
+import { sharedTableProperties, suppressionKeySecret, testDeployment } from './deployment.js';
 import { TEST_SUPPRESSION_KEY } from './dynamo.js';
 
 declare module 'vitest' {
@@ -51,10 +51,7 @@ async function startEmulators(): Promise<Emulators> {
   const deployment = testDeployment(tableName);
   // The template's secrets, the suppression key set to the one the tests' repositories use (test/support/dynamo.ts).
   const secrets = new LocalSecretsManager(deployment.secrets);
-  const suppressionKey = Object.values(deployment.secrets).find((s) =>
-    s.logicalId.startsWith('DataRightsSuppressionKey'),
-  );
-  if (!suppressionKey) throw new Error('the template has no suppression key secret');
+  const suppressionKey = suppressionKeySecret(deployment);
   secrets.put(suppressionKey.arn, TEST_SUPPRESSION_KEY);
   const stub = await startLocalAwsEndpoint({
     port: 0,
