@@ -7,7 +7,7 @@
  */
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
-import { z } from 'zod';
+import * as z from 'zod';
 import { freePort } from '../lib/local/ports.js';
 import { startLocalStack } from '../lib/local/stack.js';
 

@@ -4,7 +4,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context, DynamoDBStreamEvent } from 'aws-lambda';
 import { v5 as uuidv5 } from 'uuid';
-import { z } from 'zod';
+import * as z from 'zod';
 import { LEADLOOP_NAMESPACE } from '../lambdas/domain/capture.js';
 import { LeadEvent, type EventType } from '../lambdas/domain/events.js';
 import { Lead, StageTransition } from '../lambdas/domain/lead.js';

@@ -1,5 +1,5 @@
 import type { Node } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Email } from '../lambdas/domain/identity.js';
 
 /** Deployment stages; each deploys its own stack (`Leadloop-<stage>`). */

@@ -23,7 +23,7 @@ import {
 } from 'aws-cdk-lib/aws-stepfunctions';
 import { CallAwsService, LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct, type Node } from 'constructs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { handlerEntry, LeadloopFunction, type LogLevel } from './leadloop-function.js';
 import { nagResourceName } from './nag-names.js';
 

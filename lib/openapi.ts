@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ApiEvent, EventBatch } from '../lambdas/domain/capture.js';
 import { FORMS, FormSubmission } from '../lambdas/domain/forms.js';
 

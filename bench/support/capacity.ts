@@ -4,7 +4,7 @@
  */
 import type { ServiceInputTypes, ServiceOutputTypes } from '@aws-sdk/client-dynamodb';
 import type { MiddlewareStack } from '@smithy/types';
-import { z } from 'zod';
+import * as z from 'zod';
 
 const Capacity = z.object({
   CapacityUnits: z.number().optional(),

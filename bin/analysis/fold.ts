@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { assertNever } from '../../lambdas/domain/errors.js';
 import {
   addLead,

@@ -13,7 +13,7 @@
  */
 import { parseArgs } from 'node:util';
 import { QueueDoesNotExist, SQSClient } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-repository.js';
 import { scoringModel } from '../../lambdas/adapters/scoring-model.js';
 import { DeadLetterDeleteError, sqsDeadLetterQueue } from '../../lambdas/adapters/sqs-dead-letter-queue.js';

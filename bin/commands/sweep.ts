@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import { scaledClock, systemClock, type Clock } from '../../lambdas/domain/clock.js';
 import { SweepCounts, type SweepSummary } from '../../lambdas/domain/sweep.js';
 import type { SweepProgress } from '../../lib/local/sweep-progress.js';

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * What survives an erasure is a keyed hash of the address (HMAC-SHA256), never the address nor a plain hash of it: a

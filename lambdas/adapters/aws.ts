@@ -9,7 +9,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { SecretsProvider } from '@aws-lambda-powertools/parameters/secrets';
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import { z } from 'zod';
+import * as z from 'zod';
 import { scaledClock, systemClock, type Clock } from '../domain/clock.js';
 import type { NurtureMailSettings } from '../domain/nurture/nurture-tasks.js';
 import { DynamoLeadRepository } from './dynamo-lead-repository.js';

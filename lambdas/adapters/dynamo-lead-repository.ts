@@ -12,7 +12,7 @@ import {
   UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError } from '../domain/errors.js';
 import { Lead, StageTransition } from '../domain/lead.js';
 import { LeadEvent } from '../domain/events.js';

@@ -1,6 +1,6 @@
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { ScanCommand, type DynamoDBDocumentClient, type ScanCommandInput } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import { LeadEvent } from '../domain/events.js';
 import { Lead } from '../domain/lead.js';
 import type { LeadLog, LeadRef } from '../domain/model-lab/replay.js';

@@ -2,7 +2,7 @@ import { createGunzip, gunzipSync, gzipSync } from 'node:zlib';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   addLead,
   emptyTally,

@@ -6,7 +6,7 @@ import {
   type SFNClient,
 } from '@aws-sdk/client-sfn';
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { NurtureRun } from '../domain/nurture/enrollment.js';
 import type { NurtureStart, NurtureStarter } from '../domain/nurture/ports.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { KEY_ID, MIN_KEY_LENGTH, type SigningKey, type SigningKeys } from '../domain/nurture/unsubscribe-token.js';
 
 /**

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Clock } from '../domain/clock.js';
 import type { NurtureStarter } from '../domain/nurture/ports.js';
 import type { Track } from '../domain/nurture/tracks.js';

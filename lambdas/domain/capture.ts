@@ -1,5 +1,5 @@
 import { v5 as uuidv5 } from 'uuid';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Clock } from './clock.js';
 import { EventProperties, EventType, type EventSource, type LeadEvent } from './events.js';
 import { confirmsOptIn, FORMS, submissionProperties, type FormId, type FormSubmission } from './forms.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Every activity type Leadloop understands (DESIGN §4). The scoring model refers to these names. */
 export const EVENT_TYPES = [

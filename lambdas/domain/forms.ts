@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { EventType } from './events.js';
 import { Email } from './identity.js';
 import { LEAD_FIELD_LIMITS as MAX, UTM_FIELDS } from './lead-fields.js';

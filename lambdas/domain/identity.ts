@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The identity key of a lead: trimmed and lower-cased. We do not strip dots or `+tags`: that is provider-specific

@@ -1,5 +1,5 @@
 import { v5 as uuidv5 } from 'uuid';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Contribution, DisqualificationReason, Grade, Stage, type Lead, type StageTransition } from './lead.js';
 
 /**

@@ -10,7 +10,7 @@
 import { EventBridgeSchema } from '@aws-lambda-powertools/parser/schemas/eventbridge';
 import { SqsRecordSchema } from '@aws-lambda-powertools/parser/schemas/sqs';
 import { v5 as uuidv5 } from 'uuid';
-import { z } from 'zod';
+import * as z from 'zod';
 import { assertNever } from './errors.js';
 import type { EventProperties, EventType } from './events.js';
 import { normalizeEmail } from './identity.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Clock } from './clock.js';
 import { ConflictError } from './errors.js';
 import type { Lead, StageTransition } from './lead.js';

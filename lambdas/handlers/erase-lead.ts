@@ -6,7 +6,7 @@ import middy from '@middy/core';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { continueErasure, type ErasureDeps, type ErasureProgress } from '../domain/erasure.js';
 import { logger, metrics, nurtureStarter, repository } from '../adapters/aws.js';
 

@@ -6,7 +6,7 @@ import middy from '@middy/core';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { clock, lifecyclePublisher, logger, metrics, repository } from '../adapters/aws.js';
 import { publishOutbox, type OutboxKey, type PublishDeps } from '../domain/publish-lead-events.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { maskLogText } from '../../lambdas/adapters/log-masking.js';
 import {
   LEAD_EVENTS_SOURCE,

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { LOCAL_ACCOUNT_ID } from './lambda-context.js';
 
 /** The Lambda proxy integration contract of API Gateway's REST APIs, both ways: the event in, the result out. */

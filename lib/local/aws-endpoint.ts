@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { LocalRequest, LocalResponse, LocalRouteHandler } from './http-server.js';
 
 /**

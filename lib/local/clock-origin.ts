@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { scaledClock } from '../../lambdas/domain/clock.js';
 
 const SavedClock = z.object({ origin: z.iso.datetime(), daySeconds: z.number().positive() });

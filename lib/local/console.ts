@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-repository.js';
 import { keys, TABLE } from '../../lambdas/adapters/table-definition.js';
 import { Lead, STAGES, type Stage } from '../../lambdas/domain/lead.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
-import { z } from 'zod';
+import * as z from 'zod';
 import { HANDLER_METADATA_KEY } from '../leadloop-function.js';
 import { readConfig } from '../leadloop-config.js';
 import { LeadloopStack, stackNameFor } from '../leadloop-stack.js';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { LOCAL_ACCOUNT_ID } from './lambda-context.js';
 
 /**

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { AwsApiError, type LocalAwsService } from './aws-endpoint.js';
 import type { LocalResponse, LocalRouteHandler } from './http-server.js';
 import {

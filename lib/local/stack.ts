@@ -9,7 +9,7 @@ import {
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-repository.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { scaledClock, type Clock } from '../../lambdas/domain/clock.js';
 import { SWEEP_STATES } from '../requalification.js';
 import { redrive } from '../../lambdas/domain/redrive.js';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import aslValidator from 'asl-validator';
 import { StateMachine, type RunOptions } from 'aws-local-stepfunctions';
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Clock } from '../../lambdas/domain/clock.js';
 import { DAY_MS } from '../../lambdas/domain/clock.js';
 import type { InvokeResult } from './lambda.js';

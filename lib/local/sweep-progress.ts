@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { SWEEP_STATES } from '../requalification.js';
 import type { HistoryEvent, RunStatus } from './stepfunctions.js';
 

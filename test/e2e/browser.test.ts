@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { signUnsubscribeToken } from '../../lambdas/domain/nurture/unsubscribe-token.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/stack.js';
 import { launchBrowser, type TestBrowser } from '../support/browser.js';

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { APIGatewayProxyEventSchema } from '@aws-lambda-powertools/parser/schemas/api-gateway';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { startHttpServer, jsonResponse, type ApiRoute, type LocalHttpServer } from '../../lib/local/http-server.js';
 import type { LambdaHandler } from '../../lib/local/lambda.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { isPortFree } from '../../lib/local/ports.js';
 import { TABLE } from '../../lambdas/adapters/table-definition.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/stack.js';

@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { BusEvent } from '../../lib/local/adapters/event-bus.js';
 import { freePort } from '../../lib/local/ports.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/stack.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { BusEvent } from '../../lib/local/adapters/event-bus.js';
 import { startLocalStack, type LocalStack } from '../../lib/local/stack.js';
 import type { RunRecord } from '../../lib/local/stepfunctions.js';

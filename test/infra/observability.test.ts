@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { LeadloopStack } from '../../lib/leadloop-stack.js';
 import { FUNNEL_STAGES, LEADLOOP_METRICS } from '../../lib/observability.js';
 import { logicalIdOf, synthLeadloop } from './synth.js';

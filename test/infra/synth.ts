@@ -2,7 +2,7 @@ import { App, CfnElement, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { Template } from 'aws-cdk-lib/assertions';
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { LeadloopStack } from '../../lib/leadloop-stack.js';
 
 /** The feature flags and context of cdk.json, so in-process synths behave like `cdk synth`. */

@@ -17,7 +17,7 @@ import type {
 } from 'aws-lambda';
 import { v5 as uuidv5 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { LEADLOOP_NAMESPACE } from '../../lambdas/domain/capture.js';
 import { LeadEvent } from '../../lambdas/domain/events.js';
 import { keys } from '../../lambdas/adapters/table-definition.js';

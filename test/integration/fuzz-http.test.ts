@@ -2,7 +2,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import fc from 'fast-check';
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { FORMS } from '../../lambdas/domain/forms.js';
 import { lambdaContext } from '../../lib/local/lambda-context.js';
 import { testRepository } from '../support/dynamo.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { z } from 'zod';
+import * as z from 'zod';
 import { LocalSecretsManager } from '../../lib/local/adapters/secrets-manager.js';
 import { startLocalAwsEndpoint } from '../../lib/local/aws-endpoint.js';
 import { startDynamoDbLocal, ensureTable } from '../../lib/local/dynamodb.js';

@@ -1,6 +1,6 @@
 import { CreateEmailTemplateCommand, SESv2Client } from '@aws-sdk/client-sesv2';
 import { ulid } from 'ulid';
-import { z } from 'zod';
+import * as z from 'zod';
 import { fixedClock, scaledClock, type Clock } from '../../lambdas/domain/clock.js';
 import { newLead, type Lead } from '../../lambdas/domain/lead.js';
 import { DEFAULT_NURTURE_PLAN } from '../../lambdas/domain/nurture/default-tracks.js';

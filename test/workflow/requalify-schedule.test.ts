@@ -2,7 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-repository.js';
 import { DAY_MS } from '../../lambdas/domain/clock.js';
 import { newLead, type Lead } from '../../lambdas/domain/lead.js';

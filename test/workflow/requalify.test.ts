@@ -4,7 +4,7 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import aslValidator from 'asl-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DynamoLeadRepository } from '../../lambdas/adapters/dynamo-lead-repository.js';
 import { keys, reviewShardOf, TABLE } from '../../lambdas/adapters/table-definition.js';
 import { DAY_MS } from '../../lambdas/domain/clock.js';

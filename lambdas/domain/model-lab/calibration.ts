@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DAY_MS } from '../clock.js';
 import type { ScoringModel } from '../scoring/index.js';
 import type { Checkpoint } from './replay.js';

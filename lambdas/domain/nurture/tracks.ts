@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Grade, Stage } from '../lead.js';
 import { ConfirmationPolicy, ReputationPolicy } from './sending.js';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { EVENT_TYPES } from '../events.js';
 import { BANT_FIELDS, PROFILE_FIELDS } from '../lead.js';
 

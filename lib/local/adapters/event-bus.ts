@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Clock } from '../../../lambdas/domain/clock.js';
 import { AwsApiError, type LocalAwsService } from '../aws-endpoint.js';
 import type { LocalRule } from '../deployment.js';

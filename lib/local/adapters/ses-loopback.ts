@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Clock } from '../../../lambdas/domain/clock.js';
 import { renderTemplate } from '../../../lambdas/domain/nurture/render.js';
 import type { LocalConfigurationSet, LocalEmailTemplate } from '../deployment.js';

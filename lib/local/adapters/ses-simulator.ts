@@ -10,7 +10,7 @@
  * about another lead or to redirect to an arbitrary site.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** A JSON value: what the records are made of. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

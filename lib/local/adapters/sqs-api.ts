@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { AwsApiError, type LocalAwsService } from '../aws-endpoint.js';
 import type { LocalQueue } from '../deployment.js';
 import type { LocalQueues, QueueMessage } from './queues.js';

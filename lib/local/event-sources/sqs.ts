@@ -1,5 +1,5 @@
 import type { SQSEvent } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { LocalQueues, QueueMessage } from '../adapters/queues.js';
 import type { LocalQueueMapping } from '../deployment.js';
 import type { LocalLambda } from '../lambda.js';
