@@ -442,10 +442,17 @@ function touchStates(
     ),
     shared.recordFailure,
   );
+  const holdOutWindowWait = new Wait(scope, `HoldOutWindowWait${n}`, {
+    stateName: `Wait for send window (held out, ${touch.name})`,
+    comment: 'Where a send would wait (send window, frequency cap), the holdout waits too: both arms exposed alike',
+    time: WaitTime.timestampPath(STEP_PATHS.resumeAt),
+  });
   const heldOut = new Choice(scope, `HeldOutcome${n}`, { stateName: `${capitalized(touch.name)} held out?` })
     .when(Condition.stringEquals(STEP_PATHS.outcome, 'held_out'), wait)
+    .when(Condition.stringEquals(STEP_PATHS.outcome, 'deferred'), holdOutWindowWait)
     .otherwise(evaluate);
   holdOut.next(heldOut);
+  holdOutWindowWait.next(holdOut);
   const arm = new Choice(scope, `Arm${n}`, {
     stateName: `Holdout group? (${touch.name})`,
     comment: `${track.holdoutPercent}% of leads are held out (experiment ${track.experimentId ?? ''}): no mail from this track`,

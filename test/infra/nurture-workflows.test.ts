@@ -113,8 +113,17 @@ describe('NurtureWorkflows', () => {
     });
     expect(states['Testimonial 1 held out?']).toMatchObject({
       Type: 'Choice',
-      Choices: [{ Variable: '$.outcome', StringEquals: 'held_out', Next: 'Wait 3 days after testimonial 1' }],
+      Choices: [
+        { Variable: '$.outcome', StringEquals: 'held_out', Next: 'Wait 3 days after testimonial 1' },
+        { Variable: '$.outcome', StringEquals: 'deferred', Next: 'Wait for send window (held out, testimonial 1)' },
+      ],
       Default: 'Re-evaluate lead after testimonial 1',
+    });
+    // Outside the send window the holdout waits as a send would, then tries again.
+    expect(states['Wait for send window (held out, testimonial 1)']).toMatchObject({
+      Type: 'Wait',
+      TimestampPath: '$.resumeAt',
+      Next: 'Held out: no mail (testimonial 1)',
     });
     // The second touch is reached through its own holdout choice, from the same re-evaluation as a treated lead's.
     expect(JSON.stringify(states['Promoted to SQL after testimonial 1?'])).toContain('Holdout group? (testimonial 2)');

@@ -100,6 +100,32 @@ describe('a track with a holdout', () => {
     });
   });
 
+  it('holds a held-out touch outside the send window as long as a treated one waits for it', async () => {
+    const held = await newMql();
+    const treated = await newMql();
+    // A Saturday, 15:00 UTC: the window (weekdays 09:00-17:00 in the lead's zone) opens on Monday at 09:00.
+    h.clock.set('2026-03-07T15:00:00.000Z');
+    const heldRun = await h.runTrack(held, 'testimonials', undefined, { experimentId, arm: 'holdout' });
+    h.clock.set('2026-03-07T15:00:00.000Z');
+    const treatedRun = await h.runTrack(treated, 'testimonials', undefined, { experimentId, arm: 'treatment' });
+
+    expect(heldRun.status).toBe('SUCCEEDED');
+    expect(h.statesOf(heldRun).slice(0, 5)).toEqual([
+      'Holdout group? (testimonial 1)',
+      'Held out: no mail (testimonial 1)',
+      'Testimonial 1 held out?',
+      'Wait for send window (held out, testimonial 1)',
+      'Held out: no mail (testimonial 1)',
+    ]);
+    expect(h.statesOf(treatedRun)).toContain('Wait for send window (testimonial 1)');
+    const heldAt = (await events(held.leadId, 'touch_held_out')).map((e) => e.occurredAt);
+    const sentAt = (await events(treated.leadId, 'email_sent'))
+      .filter((e) => e.source === 'nurture')
+      .map((e) => e.occurredAt);
+    expect(heldAt[0]?.slice(0, 13)).toBe('2026-03-09T09');
+    expect(heldAt.map((at) => at.slice(0, 13))).toEqual(sentAt.map((at) => at.slice(0, 13)));
+  });
+
   it('hands a held-out lead promoted mid-track to sales, as it would a treated one', async () => {
     const lead = await newMql();
     h.onWait = async (w) => {

@@ -1,6 +1,6 @@
 import { touchEligibility } from './eligibility.js';
 import { trackStanding } from './evaluation.js';
-import { heldOutEventId, recordTouchOnLead, type NurtureCoreDeps } from './nurture-tasks.js';
+import { heldOutEventId, isoSeconds, recordTouchOnLead, type NurtureCoreDeps } from './nurture-tasks.js';
 import { isCurrentRun } from './send-touch.js';
 import type { NurtureTaskInput, TouchResult } from './steps.js';
 import { touchAt, trackById } from './tracks.js';
@@ -12,8 +12,11 @@ import { touchAt, trackById } from './tracks.js';
  * of mailing, it records `touch_held_out` (once: its id is derived from the run and the touch) and plans the next
  * touch on the lead as a send would. The run then waits and re-evaluates exactly as a treated lead's does.
  *
- * What a send would wait for (the send window, the frequency cap, the reputation brake) does not hold a held-out
- * touch: nothing goes out, so nothing needs the window.
+ * A held-out touch waits where a send would (outside the send window, over the frequency cap): it answers `deferred`
+ * with the same `resumeAt`, and the run waits in "Wait for send window (held out, <touch>)" before trying again. So both
+ * arms are exposed at the same moments, and a lead promoted or disqualified during that wait leaves either arm alike.
+ * The reputation brake alone does not hold it: it pauses an account's sending, not the experiment, and the hold-out
+ * function has no access to the sending store.
  */
 export async function holdOutTouch(deps: NurtureCoreDeps, input: NurtureTaskInput): Promise<TouchResult> {
   const track = trackById(deps.plan, input.track);
@@ -30,6 +33,9 @@ export async function holdOutTouch(deps: NurtureCoreDeps, input: NurtureTaskInpu
   if (!recorded) {
     const eligibility = touchEligibility({ lead, events, policy: deps.plan.policy, now });
     if (eligibility.kind === 'skip') return { ...input, outcome: 'skipped', reason: eligibility.reason };
+    if (eligibility.kind === 'defer') {
+      return { ...input, outcome: 'deferred', reason: eligibility.reason, resumeAt: isoSeconds(eligibility.until) };
+    }
     await deps.leads.appendEvent({
       eventId,
       leadId: input.leadId,
