@@ -128,12 +128,22 @@ async function leads(deps: ConsoleDeps, req: LocalRequest): Promise<LocalRespons
   const raw = Object.fromEntries([...req.query.entries()].filter(([, v]) => v !== ''));
   const parsed = LeadFilters.safeParse(raw);
   const f = parsed.success ? parsed.data : {};
+  const since = f.activeDays ? deps.clock.now().getTime() - f.activeDays * 86_400_000 : undefined;
+  const matches = (l: Lead): boolean =>
+    (!f.email || l.email.includes(f.email.replaceAll('*', ''))) &&
+    (!f.stage || l.stage === f.stage) &&
+    (!f.grade || l.scores?.grade === f.grade) &&
+    (f.minFit === undefined || (l.scores?.fit ?? 0) >= f.minFit) &&
+    (f.minEngagement === undefined || (l.scores?.engagement ?? 0) >= f.minEngagement) &&
+    (since === undefined || Date.parse(l.lastActivityAt) >= since);
   const found: Lead[] = [];
   if (f.email && !f.email.includes('*') && f.email.includes('@')) {
     const id = await deps.repository.findLeadIdByEmail(f.email);
     const lead = id ? await deps.repository.getLead(id) : undefined;
     if (lead) found.push(lead);
   } else {
+    // The whole table is scanned and filtered as it is read (a local table: thousands of leads, not millions), so a
+    // search finds every match however many leads there are; only the rows shown are capped below.
     let start: Record<string, unknown> | undefined;
     do {
       const out = await deps.doc.send(
@@ -146,19 +156,13 @@ async function leads(deps: ConsoleDeps, req: LocalRequest): Promise<LocalRespons
       );
       for (const item of out.Items ?? []) {
         const lead = Lead.safeParse(item);
-        if (lead.success) found.push(lead.data);
+        if (lead.success && matches(lead.data)) found.push(lead.data);
       }
       start = out.LastEvaluatedKey;
-    } while (start && found.length < 2_000);
+    } while (start);
   }
-  const since = f.activeDays ? deps.clock.now().getTime() - f.activeDays * 86_400_000 : undefined;
   const rows = found
-    .filter((l) => !f.email || l.email.includes(f.email.replaceAll('*', '')))
-    .filter((l) => !f.stage || l.stage === f.stage)
-    .filter((l) => !f.grade || l.scores?.grade === f.grade)
-    .filter((l) => f.minFit === undefined || (l.scores?.fit ?? 0) >= f.minFit)
-    .filter((l) => f.minEngagement === undefined || (l.scores?.engagement ?? 0) >= f.minEngagement)
-    .filter((l) => since === undefined || Date.parse(l.lastActivityAt) >= since)
+    .filter(matches)
     .sort((a, b) => b.lastActivityAt.localeCompare(a.lastActivityAt))
     .slice(0, 200);
   const option = (v: string, current: string | undefined) =>
