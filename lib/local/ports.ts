@@ -27,15 +27,16 @@ export async function isPortFree(port: number): Promise<boolean> {
   });
 }
 
-/** A port the OS says is free (for tests running emulators side by side). */
+/**
+ * A free port for an emulator or server that binds it a little later (tests running stacks side by side). It is
+ * drawn at random below Linux's ephemeral range (32768-60999): a port the OS hands out for `listen(0)` comes from that
+ * range, which every outgoing connection also draws from, so in the seconds before the server binds it a client
+ * socket of another process could take it (seen as EADDRINUSE in a full test run).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await isPortFree(port)) return port;
+  }
+  throw new Error('no free port found between 20000 and 32000');
 }
